@@ -1,0 +1,1 @@
+"""The database edge: tables, migrations, and repository functions."""
