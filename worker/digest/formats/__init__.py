@@ -1,0 +1,1 @@
+"""One module per destination format; each exposes `render(digest, options) -> list[Message]`."""
