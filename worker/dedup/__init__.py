@@ -1,0 +1,1 @@
+"""De-duplication: canonical URLs, text fingerprints, near-duplicates and clusters."""
