@@ -73,6 +73,10 @@ class FeedError(WirewatchError):
         if kind is not None:
             self.kind = kind
 
+    def __reduce__(self) -> tuple[type[FeedError], tuple[str, str, str]]:
+        """Pickle with the original arguments, so the error crosses a process pool."""
+        return (type(self), (self.url, self.message, self.kind))
+
 
 class FetchRefused(FeedError):
     """The request was refused before it was sent (scheme or address not allowed)."""
