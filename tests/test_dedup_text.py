@@ -1,0 +1,109 @@
+"""Tests of dedup text normalisation, content hashes and shingles."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from worker.dedup.shingles import SHINGLE_SIZE, STOP_SHINGLES, hash_words, shingles
+from worker.dedup.text import content_hash, dedup_text, fold
+
+BODY = (
+    "The central bank raised its key rate by a quarter point on Tuesday, "
+    "citing stubborn inflation in services."
+)
+
+
+def test_typography_and_case_do_not_matter() -> None:
+    """Curly quotes, dashes, case and spacing give the same normalised text."""
+    a = dedup_text("Bank’s “big” move — again", "It  RAISED rates.\n\nAgain!")
+    b = dedup_text('bank\'s "big" move - again', "it raised rates. again")
+    assert a == b
+
+
+def test_nfkc_folds_compatibility_characters() -> None:
+    """Full-width letters and ligatures fold to plain letters."""
+    assert fold("ＡＢＣ ﬁnance") == "abc finance"
+
+
+def test_agency_dateline_is_removed() -> None:
+    """A dateline with an agency tag is not part of the story's text."""
+    plain = dedup_text("", BODY)
+    assert dedup_text("", f"TOKYO, Jan 7 (Reuters) - {BODY}") == plain
+    assert dedup_text("", f"(Bloomberg) -- {BODY}") == plain
+
+
+def test_byline_and_credits_are_removed() -> None:
+    """Bylines, credit trailers and newsletter prompts are removed."""
+    wrapped = (
+        f"By Jane Doe and John Roe\n{BODY}\n"
+        "Reporting by Jane Doe; Editing by Mark Potter\n"
+        "Sign up for our daily briefing newsletter\n"
+        "©2025 Bloomberg L.P.\n"
+        "(Recasts, updates with minister's remarks)"
+    )
+    assert dedup_text("", wrapped) == dedup_text("", BODY)
+
+
+def test_inline_credits_at_paragraph_end_are_removed() -> None:
+    """A credit line glued to the last paragraph is removed with it."""
+    glued = f"{BODY} Reporting by Jane Doe in Tokyo; Editing by Mark Potter"
+    assert dedup_text("", glued) == dedup_text("", BODY)
+
+
+def test_front_matter_is_removed() -> None:
+    """YAML front matter of a stored article is not compared."""
+    doc = f'---\ntitle: "x"\ndate: "2025-02-08"\n---\n{BODY}'
+    assert dedup_text("", doc) == dedup_text("", BODY)
+
+
+def test_sentence_starting_with_by_is_kept() -> None:
+    """A sentence that starts with "By" but is not a byline stays."""
+    text = "By the end of the year, exports had fallen sharply."
+    assert dedup_text("", text) == fold(text)
+
+
+def test_content_hash_is_stable_hex() -> None:
+    """The content hash is a 64-character hex digest, equal for equal text."""
+    digest = content_hash(dedup_text("T", BODY))
+    assert len(digest) == 64
+    assert digest == content_hash(dedup_text("t", BODY + "  "))
+
+
+def test_shingles_fit_a_signed_bigint() -> None:
+    """Every shingle hash fits a PostgreSQL BIGINT."""
+    for value in shingles(fold(BODY)):
+        assert -(2**63) <= value < 2**63
+
+
+def test_shingle_count_follows_word_count() -> None:
+    """A text of n distinct words has n - k + 1 shingles."""
+    words = [f"w{i}" for i in range(20)]
+    assert len(shingles(" ".join(words))) == 20 - SHINGLE_SIZE + 1
+
+
+def test_short_text_gets_one_shingle() -> None:
+    """A text shorter than one shingle still gets a signature of one hash."""
+    assert shingles("rates rise") == frozenset({hash_words(["rates", "rise"])})
+    assert shingles("") == frozenset()
+
+
+def test_boilerplate_shingles_are_left_out() -> None:
+    """Shingles of a credit line are not part of the signature."""
+    signature = shingles(fold("people familiar with the matter said the talks would resume"))
+    assert not signature & STOP_SHINGLES
+    assert signature
+
+
+@given(st.text(), st.text())
+def test_dedup_text_never_raises_and_is_folded(title: str, body: str) -> None:
+    """Any title and body give a text that folding leaves unchanged."""
+    text = dedup_text(title, body)
+    assert fold(text) == text
+
+
+@given(st.text())
+def test_shingles_never_raise(text: str) -> None:
+    """Any normalised text gives a signature, non-empty when it has words."""
+    normal = fold(text)
+    assert bool(shingles(normal)) == bool(normal.split())

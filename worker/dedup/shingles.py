@@ -1,0 +1,95 @@
+"""Word shingles: the signature a document is indexed and compared by.
+
+A shingle is a run of `SHINGLE_SIZE` consecutive words of the normalised text (see
+`worker.dedup.text.dedup_text`), hashed to a signed 64-bit integer so that it fits a
+PostgreSQL ``BIGINT``. Each document keeps the set of its shingle hashes.
+
+* **k = 4.** Chosen by `bench/dedup_eval.py`: with 3-word shingles, different stories on
+  one topic share many stock phrases ("the united states and", "secretary of state
+  antony"); with 5 words, the light edits of a republication (a word changed every
+  sentence) break too many shingles. Four gave the best separation (see `docs/dedup.md`).
+* **Stoplist.** Shingles that come from boilerplate no outlet's story is about (credit
+  lines, newsletter prompts, stock attributions) are never emitted: `STOP_PHRASES` are
+  shingled the same way and their shingles form `STOP_SHINGLES`.
+* **Short texts.** A text of fewer than k words gets one shingle: the hash of all its
+  words. It can then only match a text that is exactly as short and the same, and the
+  near-duplicate layer's minimum shared count (`decide.MIN_SHARED`) keeps it from ever
+  being dropped on that alone: short texts are de-duplicated by GUID, URL and content hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+__all__ = ["SHINGLE_SIZE", "STOP_PHRASES", "STOP_SHINGLES", "hash_words", "shingles"]
+
+SHINGLE_SIZE = 4
+"""Words per shingle."""
+
+STOP_PHRASES: tuple[str, ...] = (
+    "reporting by and editing by",
+    "additional reporting by",
+    "writing by editing by",
+    "sign up for our newsletter",
+    "sign up here to get",
+    "subscribe to our newsletter",
+    "for more news visit",
+    "our standards the thomson reuters trust principles",
+    "all rights reserved",
+    "click here to read more",
+    "this article was originally published",
+    "according to people familiar with the matter",
+    "people familiar with the matter said",
+    "who asked not to be identified",
+    "did not immediately respond to a request for comment",
+    "did not respond to a request for comment",
+    "declined to comment",
+    "said in a statement on",
+    "told reporters on",
+    "the white house said",
+    "the united states of america",
+    "by the authority vested in me as president by the constitution and the laws of the "
+    "united states of america",
+    "it is hereby ordered as follows",
+)
+"""Phrases whose shingles are never indexed: boilerplate and stock attributions."""
+
+
+def hash_words(words: Iterable[str]) -> int:
+    """Hash a run of words to a signed 64-bit integer (stable across runs and machines)."""
+    digest = hashlib.blake2b(" ".join(words).encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _raw_shingles(words: list[str], k: int) -> set[int]:
+    """Every k-word shingle hash of `words`, or one hash of all of them when fewer than k."""
+    if not words:
+        return set()
+    if len(words) < k:
+        return {hash_words(words)}
+    return {hash_words(words[i : i + k]) for i in range(len(words) - k + 1)}
+
+
+def _stop_shingles(k: int) -> frozenset[int]:
+    """The shingles of every stop phrase longer than k words."""
+    stop: set[int] = set()
+    for phrase in STOP_PHRASES:
+        words = phrase.split()
+        if len(words) >= k:
+            stop |= _raw_shingles(words, k)
+    return frozenset(stop)
+
+
+STOP_SHINGLES: frozenset[int] = _stop_shingles(SHINGLE_SIZE)
+"""Hashes of the boilerplate shingles that `shingles` leaves out."""
+
+
+def shingles(text: str, k: int = SHINGLE_SIZE) -> frozenset[int]:
+    """The shingle hashes of normalised `text` (k words each), boilerplate shingles left out."""
+    words = text.split()
+    raw = _raw_shingles(words, k)
+    stop = STOP_SHINGLES if k == SHINGLE_SIZE else _stop_shingles(k)
+    kept = raw - stop
+    # A text made only of boilerplate still needs a signature: fall back to all its words.
+    return frozenset(kept) if kept or not words else frozenset({hash_words(words)})

@@ -1,0 +1,92 @@
+"""Text normalisation for de-duplication, and the content hash.
+
+`dedup_text(title, body)` gives the text that every later layer compares. Two copies of
+one story that differ only in typography, case, spacing or outlet boilerplate give the
+same string:
+
+1. the body loses what each outlet adds around a wire story: YAML front matter, a
+   dateline with an agency tag (``TOKYO (Reuters) -``, ``(Bloomberg) --``), byline lines
+   (``By Jane Doe and John Roe``), ``Reporting by ... Editing by ...`` trailers,
+   newsletter prompts (``Sign up for ...``), copyright lines, revision notes such as
+   ``(Recasts, updates with ...)`` and lines that hold only a link;
+2. the title and the body are joined and folded: Unicode NFKC, `casefold`, apostrophes
+   removed inside words (``Japan’s`` and ``Japan's`` give ``japans``), every other run
+   of punctuation and whitespace becomes one space.
+
+The title is kept: a feed entry is often little more than its title and summary.
+`content_hash` is the SHA-256 hex digest of that normalised text (64 characters).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+__all__ = ["content_hash", "dedup_text", "fold", "strip_boilerplate"]
+
+_AGENCIES = (
+    r"Reuters|Bloomberg|AP|AFP|Associated Press|dpa|UPI|Kyodo|Yonhap|Xinhua|"
+    r"Jiji|Nikkei|CNN|Anadolu|ANI|PTI|IANS|Bernama"
+)
+_FRONT_MATTER = re.compile(r"\A\s*---\s*\n.*?\n---\s*(\n|\Z)", re.S)
+# Anything on the start of a line up to and including "(Agency) -" (dateline, byline).
+_DATELINE = re.compile(
+    rf"^[^\n(]{{0,200}}?\((?:{_AGENCIES})\)\s*(?:--|-|–|—|:)\s*", re.M | re.IGNORECASE
+)
+_NAME = r"[A-Z][\w.'’\-]*(?:\s+[A-Z][\w.'’\-]*){0,3}"
+_BYLINE = re.compile(
+    rf"^[\s|]*(?:By|From)\s+{_NAME}(?:(?:\s*,\s*|\s+and\s+|\s*&\s*){_NAME})*"
+    r"(?:\s*[,|]\s*[\w .]{0,40})?[\s|]*$",
+    re.M,
+)
+_TRAILERS = (
+    r"(?:additional\s+)?reporting\s+by\b.*",
+    r"(?:writing|editing|compiled|produced)\s+by\b.*",
+    r"sign\s+up\s+(?:for|to|here)\b.*",
+    r"subscribe\s+(?:to|for|now)\b.*",
+    r"(?:click|tap)\s+here\b.*",
+    r"(?:read|see)\s+(?:more|also)\s*:.*",
+    r"(?:related|advertisement|share\s+this\s+article)\s*:?",
+    r"our\s+standards\s*:.*",
+    r"(?:©|\(c\)|copyright\b).*",
+    r".*\ball\s+rights\s+reserved\b.*",
+    r"\((?:recasts|updates|adds|rewrites|corrects|refiles|changes)\b[^)]*\)",
+    r"\[[^\]]*\]\([^)]*\)",
+    r"[-–—|*•]+",
+)
+_TRAILER = re.compile(r"^[\s|]*(?:" + "|".join(_TRAILERS) + r")[\s|]*$", re.M | re.IGNORECASE)
+# "Reporting by ...; Editing by ..." glued to the end of the last paragraph.
+_INLINE_CREDITS = re.compile(
+    r"\(?\s*\b(?:additional\s+)?reporting\s+by\b[^\n]{0,200}?\bediting\s+by\b[^\n]*",
+    re.IGNORECASE,
+)
+_APOSTROPHES = re.compile(r"(?<=\w)['’ʼ`´](?=\w)")
+_NON_WORD = re.compile(r"[\W_]+")
+
+
+def strip_boilerplate(body: str) -> str:
+    """Remove outlet boilerplate (datelines, bylines, credits, prompts) from `body`."""
+    text = unicodedata.normalize("NFKC", body)
+    text = _FRONT_MATTER.sub("", text)
+    text = _INLINE_CREDITS.sub("", text)
+    text = _DATELINE.sub("", text)
+    text = _BYLINE.sub("", text)
+    return _TRAILER.sub("", text)
+
+
+def fold(text: str) -> str:
+    """NFKC, casefold, drop in-word apostrophes, and fold punctuation and spaces to one space."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    folded = _APOSTROPHES.sub("", folded)
+    return _NON_WORD.sub(" ", folded).strip()
+
+
+def dedup_text(title: str, body: str) -> str:
+    """The normalised text de-duplication compares: folded title and de-boilerplated body."""
+    return fold(f"{title}\n{strip_boilerplate(body)}")
+
+
+def content_hash(text: str) -> str:
+    """The SHA-256 hex digest of `text` (pass the output of `dedup_text`)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
