@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from worker.digest.formats import json_format
+from worker.digest.formats import apprise_format, discord, json_format, slack, teams
 from worker.digest.message import Message, RenderOptions
 from worker.models import Digest
 
@@ -17,6 +17,10 @@ Renderer = Callable[[Digest, RenderOptions], list[Message]]
 
 _RENDERERS: dict[str, Renderer] = {
     "json": json_format.render,
+    "slack": slack.render,
+    "discord": discord.render,
+    "teams": teams.render,
+    "apprise": apprise_format.render,
 }
 
 FORMATS: tuple[str, ...] = tuple(_RENDERERS)

@@ -72,17 +72,13 @@ def escape_slack(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def slack_link_label(text: str) -> str:
-    """A label safe inside a Slack `<url|label>` link (a `|` would end the URL part)."""
-    return escape_slack(text).replace("|", "¦")
-
-
 def slack_url(url: str) -> str:
     """A URL safe inside a Slack `<url|label>` link."""
     return escape_slack(url).replace("|", "%7C")
 
 
-_DISCORD_MARKDOWN = re.compile(r"([\\*_`~|>\[\]()#-])")
+_INLINE_MARKDOWN = re.compile(r"([\\*_`~|\[\]])")
+_LINE_START_MARKDOWN = re.compile(r"^(\s*)([#>+-]|\d+[.)])")
 
 
 def defuse_mentions(text: str) -> str:
@@ -90,11 +86,20 @@ def defuse_mentions(text: str) -> str:
     return text.replace("@", "@" + ZERO_WIDTH_SPACE)
 
 
+def escape_markdown(text: str) -> str:
+    """Text with inline markdown escaped by backslashes, and line-start markers too.
+
+    Escapes emphasis, code, strikethrough, spoiler and link brackets anywhere, and a
+    leading heading, quote, list or numbered-list marker, so a title cannot restyle a
+    message or smuggle in a link.
+    """
+    text = _INLINE_MARKDOWN.sub(r"\\\1", text)
+    return _LINE_START_MARKDOWN.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
+
+
 def escape_discord(text: str) -> str:
-    """Text safe in Discord markdown: markup characters escaped, mentions defused."""
-    text = _DISCORD_MARKDOWN.sub(r"\\\1", text)
-    text = text.replace("<", "<" + ZERO_WIDTH_SPACE)
-    return defuse_mentions(text)
+    """Text safe in Discord markdown: markup escaped, mentions and `<...>` tags defused."""
+    return defuse_mentions(escape_markdown(text).replace("<", "<" + ZERO_WIDTH_SPACE))
 
 
 def discord_url(url: str) -> str:
@@ -102,16 +107,40 @@ def discord_url(url: str) -> str:
     return url.replace(" ", "%20").replace("(", "%28").replace(")", "%29").replace(">", "%3E")
 
 
-_TEAMS_MARKDOWN = re.compile(r"([\\*_`\[\]()#~>-])")
-
-
 def escape_teams(text: str) -> str:
-    """Text safe in an Adaptive Card TextBlock: markdown characters escaped, `<@` defused."""
-    text = _TEAMS_MARKDOWN.sub(r"\\\1", text)
-    text = text.replace("<", "&lt;")
-    return defuse_mentions(text)
+    """Text safe in an Adaptive Card TextBlock: markdown escaped, `<at>` and `@` defused."""
+    return defuse_mentions(escape_markdown(text).replace("<", "<" + ZERO_WIDTH_SPACE))
 
 
 def teams_url(url: str) -> str:
     """A URL safe inside a Teams markdown `[label](url)` link."""
     return url.replace(" ", "%20").replace("(", "%28").replace(")", "%29")
+
+
+def text_length(text: str) -> int:
+    """Length in UTF-16 code units: never less than what the platforms count."""
+    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+
+
+_PARTIAL_TAIL = re.compile(r"(&[A-Za-z#0-9]*|<[^<>]*|\[[^\[\]]*(\]\([^()]*)?|\\)$")
+
+
+def fit_markup(text: str, limit: int) -> str:
+    """Markup cut to at most `limit` UTF-16 units, at a word boundary, never mid-entity.
+
+    A cut that would leave half a Slack link (`<url|...`), half an HTML entity or a
+    lone escaping backslash drops that tail too, so the message still parses.
+    """
+    if text_length(text) <= limit:
+        return text
+    budget = limit
+    while budget > 0:
+        cut = trim_words(text, budget)
+        body = cut.removesuffix(ELLIPSIS)
+        while (trimmed := _PARTIAL_TAIL.sub("", body).rstrip()) != body:
+            body = trimmed
+        candidate = body + ELLIPSIS if body else ELLIPSIS
+        if text_length(candidate) <= limit:
+            return candidate
+        budget -= max(1, text_length(candidate) - limit)
+    return ""
