@@ -61,9 +61,10 @@ def trim_words(text: str, limit: int) -> str:
     if limit == 1:
         return ELLIPSIS
     cut = text[: limit - 1]
-    space = cut.rfind(" ")
-    if space >= (limit - 1) // 2:
-        cut = cut[:space]
+    if not text[limit - 1].isspace():
+        space = cut.rfind(" ")
+        if space >= (limit - 1) // 2:
+            cut = cut[:space]
     return cut.rstrip() + ELLIPSIS
 
 
