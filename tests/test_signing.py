@@ -136,3 +136,30 @@ def test_negative_timestamp_is_refused() -> None:
     """Signing with a negative timestamp is an error, as in the reference signers."""
     with pytest.raises(ValueError, match="timestamp"):
         sign(SECRET, MSG_ID, -161426533, BODY)
+
+
+def _documented_verify() -> Any:
+    """The raw HMAC recipe from docs/payloads.md, loaded as a function."""
+    docs = (Path(__file__).parent.parent / "docs" / "payloads.md").read_text(encoding="utf-8")
+    blocks = docs.split("```python\n")[1:]
+    code = next(block.split("```", 1)[0] for block in blocks if "def verify(" in block)
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "docs/payloads.md", "exec"), namespace)
+    return namespace["verify"]
+
+
+def test_documented_raw_recipe_verifies_our_signatures() -> None:
+    """The raw HMAC recipe in the docs accepts our headers, for either rotated secret."""
+    verify = _documented_verify()
+    body = b'{"type":"wirewatch.digest"}'
+    headers = webhook_headers(MSG_ID, _now(), body, [SECRET, OLD_SECRET])
+    assert verify(SECRET, headers, body)
+    assert verify(OLD_SECRET, headers, body)
+
+
+def test_documented_raw_recipe_rejects_tampering_and_replays() -> None:
+    """The documented recipe refuses a changed body and a stale timestamp."""
+    verify = _documented_verify()
+    body = b'{"n":1}'
+    assert not verify(SECRET, webhook_headers(MSG_ID, _now(), body, [SECRET]), b'{"n":2}')
+    assert not verify(SECRET, webhook_headers(MSG_ID, _now() - 3600, body, [SECRET]), body)
