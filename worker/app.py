@@ -1,0 +1,114 @@
+"""Build a worker from settings: the one place where ports meet their adapters.
+
+`build_worker(settings)` wires the database, the watchlist registry, the HTTP clients and
+the clock; tests pass their own `clock`, `resolver` or `env` instead of patching globals.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from worker.config import Settings
+from worker.dedup.decide import Thresholds
+from worker.fetch.client import FetchConfig, FetchLimits
+from worker.fetch.guard import AddressPolicy, Resolver
+from worker.store.db import create_db_engine, session_factory
+from worker.store.near import StoreNearDuplicates
+from worker.watchlists.registry import WatchlistRegistry
+
+log = logging.getLogger("wirewatch")
+
+
+def utc_now() -> datetime:
+    """The wall clock, in UTC (the only place that reads it)."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class Worker:
+    """Everything one wirewatch process needs, built once."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    registry: WatchlistRegistry
+    near: StoreNearDuplicates
+    fetch_config: FetchConfig
+    policy: AddressPolicy
+    clock: Callable[[], datetime] = utc_now
+    resolver: Resolver | None = None
+    rng: random.Random = field(default_factory=random.Random)
+
+    @property
+    def poll_interval(self) -> timedelta:
+        """The base interval between two polls of a feed."""
+        return timedelta(seconds=self.settings.poll_interval_seconds)
+
+    def secrets_for(self, destination: str) -> tuple[str, ...]:
+        """The signing secrets (current first, then previous) of a destination."""
+        for watchlist in self.registry.watchlists:
+            for hook in watchlist.webhooks:
+                if hook.key == destination and hook.secret:
+                    return (hook.secret, *hook.secrets_previous)
+        return ()
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+
+def address_policy(settings: Settings) -> AddressPolicy:
+    """The SSRF policy: private and loopback addresses refused unless listed."""
+    return AddressPolicy.allowing(*settings.allow_hosts)
+
+
+def build_worker(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    resolver: Resolver | None = None,
+    env: Mapping[str, str] | None = None,
+    engine: Engine | None = None,
+) -> Worker:
+    """Wire a worker from settings; optional ports replace the real clock, DNS or env."""
+    engine = engine or create_db_engine(settings.database_url)
+    policy = address_policy(settings)
+    limits = FetchLimits(
+        max_bytes=settings.max_response_bytes,
+        max_redirects=settings.max_redirects,
+        total_timeout_seconds=settings.request_timeout_seconds,
+        max_concurrency=settings.max_concurrency,
+        max_per_host=settings.max_per_host,
+        policy=policy,
+    )
+    fetch_config = FetchConfig(
+        contact_url=settings.user_agent_contact,
+        connect_timeout_seconds=settings.connect_timeout_seconds,
+        read_timeout_seconds=settings.request_timeout_seconds,
+        limits=limits,
+    )
+    thresholds = Thresholds(
+        duplicate_threshold=settings.duplicate_threshold,
+        related_threshold=settings.related_threshold,
+    )
+    return Worker(
+        settings=settings,
+        engine=engine,
+        sessions=session_factory(engine),
+        registry=WatchlistRegistry(
+            settings.watchlists_dir, os.environ if env is None else env, log
+        ),
+        near=StoreNearDuplicates(thresholds, timedelta(days=settings.history_days)),
+        fetch_config=fetch_config,
+        policy=policy,
+        clock=clock or utc_now,
+        resolver=resolver,
+    )

@@ -1,0 +1,241 @@
+"""Send what the outbox holds: one destination at a time in order, destinations in parallel.
+
+Each delivery keeps its id (the `webhook-id`) on every attempt, so a receiver that
+de-duplicates on it sees each message once even when a crash makes us send it again.
+A failing destination holds back only its own later messages, never another's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import httpx
+from sqlalchemy.orm import Session, sessionmaker
+
+from worker.delivery import policy
+from worker.delivery.signing import webhook_headers
+from worker.store import outbox
+from worker.store.tables import Delivery
+
+log = logging.getLogger("wirewatch.delivery")
+
+RESPONSE_EXCERPT_BYTES = 500
+MAX_PARALLEL_DESTINATIONS = 16
+
+
+@dataclass
+class DeliveryReport:
+    """What one pass over the outbox did."""
+
+    delivered: int = 0
+    retrying: int = 0
+    failed: int = 0
+    dead: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptResult:
+    """The outcome of one HTTP attempt."""
+
+    status_code: int | None
+    error_kind: str | None
+    error: str | None
+    excerpt: str | None
+    retry_after: str | None
+    latency_ms: float
+
+
+async def deliver_due(
+    sessions: sessionmaker[Session],
+    client: httpx.AsyncClient,
+    *,
+    secrets_for: Callable[[str], Sequence[str]],
+    clock: Callable[[], datetime],
+    schedule: Sequence[float],
+    timeout: float,
+    rng: random.Random | None = None,
+) -> DeliveryReport:
+    """Attempt every pending delivery that is due, keeping order per destination."""
+    rng = rng or random.Random()
+    report = DeliveryReport()
+    now = clock()
+    with sessions() as session:
+        due = outbox.due_deliveries(session, now)
+        disabled = outbox.disabled_destinations(session)
+        by_destination: dict[str, list[str]] = {}
+        for delivery in due:
+            by_destination.setdefault(delivery.destination, []).append(delivery.id)
+    gate = asyncio.Semaphore(MAX_PARALLEL_DESTINATIONS)
+
+    async def run(destination: str, ids: list[str]) -> None:
+        async with gate:
+            for delivery_id in ids:
+                sent = await _deliver_one(
+                    sessions, client, delivery_id, destination in disabled,
+                    secrets_for=secrets_for, clock=clock, schedule=schedule,
+                    timeout=timeout, rng=rng, report=report,
+                )  # fmt: skip
+                if not sent:
+                    break
+
+    await asyncio.gather(*(run(dest, ids) for dest, ids in by_destination.items()))
+    return report
+
+
+async def _deliver_one(
+    sessions: sessionmaker[Session],
+    client: httpx.AsyncClient,
+    delivery_id: str,
+    destination_disabled: bool,
+    *,
+    secrets_for: Callable[[str], Sequence[str]],
+    clock: Callable[[], datetime],
+    schedule: Sequence[float],
+    timeout: float,
+    rng: random.Random,
+    report: DeliveryReport,
+) -> bool:
+    """Attempt one delivery if due; True when the destination may go on to the next one."""
+    now = clock()
+    with sessions() as session:
+        delivery = session.get_one(Delivery, delivery_id)
+        if delivery.status != outbox.PENDING:
+            return True
+        if destination_disabled:
+            delivery.status = outbox.DISABLED
+            delivery.last_error = "destination disabled"
+            session.commit()
+            return True
+        if delivery.next_attempt_at is not None and delivery.next_attempt_at > now:
+            return False
+        url, body, content_type = delivery.url, delivery.body.encode(), delivery.content_type
+        fmt, destination = delivery.format, delivery.destination
+    secrets = secrets_for(destination) if fmt == "json" else ()
+    headers = webhook_headers(delivery_id, int(now.timestamp()), body, secrets,
+                              content_type=content_type)  # fmt: skip
+    result = await _attempt(client, url, body, headers, timeout)
+    outcome = policy.classify(result.status_code, result.error_kind, fmt)
+    finished = clock()
+    with sessions() as session:
+        delivery = session.get_one(Delivery, delivery_id)
+        delivery.attempts += 1
+        delivery.last_status_code = result.status_code
+        delivery.last_error = result.error
+        outbox.record_attempt(
+            session, delivery_id, at=now, status_code=result.status_code,
+            latency_ms=result.latency_ms, error=result.error, response_excerpt=result.excerpt,
+        )  # fmt: skip
+        verdict = _apply(session, delivery, outcome, result, finished, schedule, rng)
+        session.commit()
+    log.info(
+        "delivery %s",
+        verdict,
+        extra={
+            "delivery_id": delivery_id,
+            "destination": destination,
+            "status_code": result.status_code,
+            "attempt": delivery.attempts,
+            "latency_ms": round(result.latency_ms, 1),
+            "error": result.error,
+        },
+    )
+    if verdict == outbox.DELIVERED:
+        report.delivered += 1
+        report.latencies_ms.append(result.latency_ms)
+        return True
+    if verdict == outbox.PENDING:
+        report.retrying += 1
+        return False
+    if verdict == outbox.DEAD:
+        report.dead += 1
+    else:
+        report.failed += 1
+    return True
+
+
+def _apply(
+    session: Session,
+    delivery: Delivery,
+    outcome: policy.Outcome,
+    result: AttemptResult,
+    now: datetime,
+    schedule: Sequence[float],
+    rng: random.Random,
+) -> str:
+    if outcome is policy.Outcome.DELIVERED:
+        delivery.status = outbox.DELIVERED
+        delivery.delivered_at = now
+        delivery.next_attempt_at = None
+    elif outcome is policy.Outcome.RETRY:
+        retry_after = policy.parse_retry_after(result.retry_after, now)
+        when = policy.next_attempt_at(now, delivery.attempts, schedule, retry_after, rng)
+        if when is None:
+            delivery.status = outbox.DEAD
+            delivery.next_attempt_at = None
+            log.error(
+                "delivery dead-lettered after %d attempts",
+                delivery.attempts,
+                extra={"delivery_id": delivery.id, "destination": delivery.destination},
+            )
+        else:
+            delivery.next_attempt_at = when
+    elif outcome is policy.Outcome.DISABLE_DESTINATION:
+        delivery.status = outbox.DISABLED
+        outbox.disable_destination(
+            session, delivery.destination, f"HTTP {result.status_code}: destination gone", now
+        )
+        log.error(
+            "destination disabled",
+            extra={"destination": delivery.destination, "status_code": result.status_code},
+        )
+    else:
+        delivery.status = outbox.FAILED
+        delivery.next_attempt_at = None
+    return delivery.status
+
+
+async def _attempt(
+    client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str], timeout: float
+) -> AttemptResult:
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(timeout):
+            async with client.stream(
+                "POST", url, content=body, headers=headers, follow_redirects=False
+            ) as response:
+                excerpt = bytearray()
+                async for chunk in response.aiter_bytes():
+                    excerpt.extend(chunk[: RESPONSE_EXCERPT_BYTES - len(excerpt)])
+                    if len(excerpt) >= RESPONSE_EXCERPT_BYTES:
+                        break
+                status = response.status_code
+                retry_after = response.headers.get("retry-after")
+    except TimeoutError:
+        return _failure("timeout", f"no answer within {timeout:g} s", started)
+    except httpx.TimeoutException:
+        return _failure("timeout", "timed out", started)
+    except httpx.HTTPError as exc:
+        return _failure("network", f"{type(exc).__name__}: {_safe(exc)}", started)
+    except OSError as exc:
+        return _failure("network", type(exc).__name__, started)
+    latency = (time.perf_counter() - started) * 1000
+    error = None if 200 <= status < 300 else f"HTTP {status}"
+    return AttemptResult(status, None, error, excerpt.decode("utf-8", "replace"), retry_after,
+                         latency)  # fmt: skip
+
+
+def _failure(kind: str, message: str, started: float) -> AttemptResult:
+    return AttemptResult(None, kind, message, None, None, (time.perf_counter() - started) * 1000)
+
+
+def _safe(exc: Exception) -> str:
+    """An error message without the URL (webhook URLs embed tokens)."""
+    text = str(exc)
+    return "" if "://" in text else text[:200]

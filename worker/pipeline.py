@@ -1,0 +1,305 @@
+"""One cycle of wirewatch, stage by stage::
+
+    poll_feeds     due feeds -> fetch (httpx, concurrent, guarded) -> parse (feedparser, bytes)
+                   -> store new stories (exact, then near de-dup) -> match watchlists -> queue
+    build_digests  queued matches -> digest (clusters, newest first) -> render per webhook
+                   -> outbox (digest, deliveries and the `digested` mark in one transaction)
+    deliver        outbox -> signed POSTs, retries with backoff, attempt history
+
+`run_once` runs the three in order; the scheduler runs the same functions on its clock.
+A failing feed or delivery is recorded on its row and never stops the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from worker.app import Worker
+from worker.delivery.sender import DeliveryReport, deliver_due
+from worker.digest.formats.json_format import digest_payload
+from worker.digest.render import render
+from worker.digest_build import build_digest
+from worker.errors import FeedError
+from worker.fetch.client import build_client
+from worker.fetch.http import FetchRequest, FetchResult, fetch_many
+from worker.fetch.politeness import next_poll_at
+from worker.ingest import StoredStory, ingest_entries
+from worker.models import Document, Watchlist
+from worker.parse import parse_feed
+from worker.store import feeds as feed_repo
+from worker.store import outbox
+from worker.store.feeds import FeedState
+
+log = logging.getLogger("wirewatch.pipeline")
+
+GONE = "gone"
+
+
+@dataclass
+class PollReport:
+    """Counts of one polling pass."""
+
+    feeds: int = 0
+    failed: int = 0
+    not_modified: int = 0
+    stories_new: int = 0
+    stories_duplicate: int = 0
+    matches_queued: int = 0
+    matches_backlog: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CycleReport:
+    """What `run_once` did."""
+
+    poll: PollReport
+    digests: list[str]
+    delivery: DeliveryReport
+
+
+def run_once(worker: Worker) -> CycleReport:
+    """Poll every due feed, build every pending digest whatever the schedule, deliver."""
+    worker.registry.refresh()
+    poll = poll_feeds(worker)
+    digests = build_digests(worker)
+    delivery = deliver(worker)
+    return CycleReport(poll=poll, digests=digests, delivery=delivery)
+
+
+def feed_urls(watchlists: Iterable[Watchlist]) -> list[str]:
+    """Every feed URL named by the watchlists, each once."""
+    return sorted({url for watchlist in watchlists for url in watchlist.feeds})
+
+
+def poll_feeds(worker: Worker) -> PollReport:
+    """Poll the feeds that are due, store their new stories and queue the matches."""
+    report = PollReport()
+    now = worker.clock()
+    urls = feed_urls(worker.registry.watchlists)
+    with worker.sessions.begin() as session:
+        feed_repo.ensure_feeds(session, urls)
+        due = feed_repo.due_feeds(session, urls, now)
+    if not due:
+        return report
+    results = asyncio.run(_fetch_all(worker, due))
+    for state, result in zip(due, results, strict=True):
+        report.feeds += 1
+        try:
+            _handle_result(worker, state, result, report)
+        except Exception as exc:  # one feed must never stop the others
+            log.exception("feed poll failed", extra={"feed": state.url})
+            report.failed += 1
+            report.errors.append(f"{state.url}: {type(exc).__name__}")
+    return report
+
+
+async def _fetch_all(worker: Worker, due: Sequence[FeedState]) -> list[FetchResult]:
+    requests = [
+        FetchRequest(
+            url=state.url,
+            etag=state.etag,
+            last_modified=state.last_modified,
+            last_body_hash=state.body_hash,
+        )
+        for state in due
+    ]
+    async with build_client(worker.fetch_config, resolver=worker.resolver) as client:
+        return await fetch_many(client, requests, worker.fetch_config.limits)
+
+
+def _handle_result(
+    worker: Worker, state: FeedState, result: FetchResult, report: PollReport
+) -> None:
+    now = worker.clock()
+    if result.error is not None:
+        _record_failure(worker, state, result, result.error, now, report)
+        return
+    parsed = None
+    if not (result.not_modified or result.unchanged) and result.body is not None:
+        try:
+            parsed = parse_feed(
+                result.body,
+                url=state.url,
+                content_type=result.content_type,
+                max_entries=worker.settings.max_entries_per_feed,
+            )
+        except FeedError as error:
+            _record_failure(worker, state, result, error, now, report)
+            return
+    if result.not_modified or result.unchanged:
+        report.not_modified += 1
+    when = next_poll_at(
+        now,
+        worker.poll_interval,
+        retry_after_seconds=result.retry_after_seconds,
+        cache_floor_seconds=result.cache_floor_seconds,
+        ttl_minutes=parsed.ttl_minutes if parsed else None,
+        rng=worker.rng,
+    )
+    with worker.sessions.begin() as session:
+        fresh: list[StoredStory] = []
+        if parsed is not None:
+            fresh, duplicates = ingest_entries(session, state.id, parsed.entries, now, worker.near)
+            report.stories_new += len(fresh)
+            report.stories_duplicate += duplicates
+            _queue_matches(worker, session, state, fresh, now, report)
+        feed_repo.record_success(
+            session,
+            state.id,
+            now,
+            status=result.status,
+            title=parsed.title if parsed else None,
+            etag=result.etag,
+            last_modified=result.last_modified,
+            body_hash=result.body_hash,
+            next_poll_at=when,
+            new_url=result.permanent_redirect_to,
+        )
+    log.info(
+        "feed polled",
+        extra={
+            "feed": state.url,
+            "status": result.status,
+            "new": len(fresh),
+            "duration_ms": round(result.elapsed_ms, 1),
+            "warning": parsed.warning if parsed else None,
+        },
+    )
+
+
+def _record_failure(
+    worker: Worker,
+    state: FeedState,
+    result: FetchResult,
+    error: FeedError,
+    now: datetime,
+    report: PollReport,
+) -> None:
+    report.failed += 1
+    report.errors.append(f"{state.url}: {error.kind}")
+    when = next_poll_at(
+        now,
+        worker.poll_interval,
+        consecutive_failures=state.consecutive_failures + 1,
+        retry_after_seconds=result.retry_after_seconds,
+        rng=worker.rng,
+    )
+    with worker.sessions.begin() as session:
+        feed_repo.record_failure(
+            session,
+            state.id,
+            now,
+            status=result.status,
+            kind=error.kind,
+            message=error.message,
+            next_poll_at=when,
+            disable=error.kind == GONE,
+        )
+    log.warning(
+        "feed failed",
+        extra={"feed": state.url, "kind": error.kind, "error": error.message[:300]},
+    )
+
+
+def _queue_matches(
+    worker: Worker,
+    session: Session,
+    state: FeedState,
+    fresh: Sequence[StoredStory],
+    now: datetime,
+    report: PollReport,
+) -> None:
+    matcher = worker.registry.matcher
+    lookback = now - timedelta(hours=worker.settings.lookback_hours)
+    for story in fresh:
+        document = Document(
+            title=story.title, summary=story.summary, language=story.language, feed_url=state.url
+        )
+        backlog = state.first_poll and story.published < lookback
+        for match in matcher.match(document):
+            status = outbox.BACKLOG if backlog else outbox.QUEUED
+            outbox.record_match(session, story.id, match, status, now)
+            if backlog:
+                report.matches_backlog += 1
+            else:
+                report.matches_queued += 1
+
+
+def build_digests(worker: Worker, names: Iterable[str] | None = None) -> list[str]:
+    """Build a digest for each named watchlist (default: all) with queued stories."""
+    watchlists = {w.name: w for w in worker.registry.watchlists}
+    wanted = set(watchlists) if names is None else set(names) & set(watchlists)
+    built: list[str] = []
+    for name in sorted(wanted):
+        digest_id = build_digest_for(worker, watchlists[name])
+        if digest_id:
+            built.append(digest_id)
+    return built
+
+
+def build_digest_for(worker: Worker, watchlist: Watchlist) -> str | None:
+    """Build and save one watchlist's digest; None when nothing is queued."""
+    now = worker.clock()
+    with worker.sessions.begin() as session:
+        match_ids, items = outbox.queued_items(session, watchlist.name)
+        if not match_ids and not worker.settings.send_empty_digests:
+            return None
+        digest_id = "dg_" + uuid.uuid4().hex
+        digest = build_digest(digest_id, watchlist.name, watchlist.timezone, items, now)
+        messages: list[outbox.OutgoingMessage] = []
+        for hook in watchlist.webhooks:
+            for message in render(digest, hook.format):
+                messages.append(
+                    outbox.OutgoingMessage(
+                        delivery_id=f"msg_{uuid.uuid4().hex}",
+                        destination=hook.key,
+                        url=hook.url,
+                        format=hook.format,
+                        part=message.part,
+                        parts=message.parts,
+                        body=message.body.decode("utf-8"),
+                        content_type=message.content_type,
+                    )
+                )
+        outbox.save_digest(
+            session,
+            digest_id=digest_id,
+            watchlist=watchlist.name,
+            content=digest_payload(digest),
+            story_count=len(digest.stories),
+            match_ids=match_ids,
+            messages=messages,
+            now=now,
+        )
+    log.info(
+        "digest built",
+        extra={"watchlist": watchlist.name, "digest_id": digest_id,
+               "stories": len(digest.stories), "messages": len(messages)},
+    )  # fmt: skip
+    return digest_id
+
+
+def deliver(worker: Worker) -> DeliveryReport:
+    """Send every delivery that is due."""
+    return asyncio.run(_deliver(worker))
+
+
+async def _deliver(worker: Worker) -> DeliveryReport:
+    async with build_client(worker.fetch_config, resolver=worker.resolver) as client:
+        return await deliver_due(
+            worker.sessions,
+            client,
+            secrets_for=worker.secrets_for,
+            clock=worker.clock,
+            schedule=worker.settings.retry_schedule,
+            timeout=worker.settings.delivery_timeout_seconds,
+            rng=worker.rng,
+        )

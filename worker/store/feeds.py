@@ -1,0 +1,126 @@
+"""Repository functions for feeds: which are due, and what each poll found."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from worker.store.tables import Feed
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """What the fetcher needs to know about a feed before polling it."""
+
+    id: int
+    url: str
+    etag: str | None
+    last_modified: str | None
+    body_hash: str | None
+    first_poll: bool
+    consecutive_failures: int
+    last_success_at: datetime | None
+
+
+def ensure_feeds(session: Session, urls: Iterable[str]) -> None:
+    """Create a row for every URL not yet known (a URL shared by watchlists is one feed)."""
+    wanted = set(urls)
+    if not wanted:
+        return
+    known = set(session.scalars(select(Feed.url).where(Feed.url.in_(wanted))))
+    for url in sorted(wanted - known):
+        session.add(Feed(url=url, consecutive_failures=0, disabled=False, failure_reported=False))
+    session.flush()
+
+
+def due_feeds(session: Session, urls: Iterable[str], now: datetime) -> list[FeedState]:
+    """Feeds among `urls` that are enabled and due at `now`."""
+    rows = session.scalars(
+        select(Feed)
+        .where(Feed.url.in_(set(urls)), Feed.disabled.is_(False))
+        .where(or_(Feed.next_poll_at.is_(None), Feed.next_poll_at <= now))
+        .order_by(Feed.id)
+    )
+    return [to_state(feed) for feed in rows]
+
+
+def to_state(feed: Feed) -> FeedState:
+    """The plain value of a feed row."""
+    return FeedState(
+        id=feed.id,
+        url=feed.url,
+        etag=feed.etag,
+        last_modified=feed.last_modified,
+        body_hash=feed.body_hash,
+        first_poll=feed.last_success_at is None,
+        consecutive_failures=feed.consecutive_failures,
+        last_success_at=feed.last_success_at,
+    )
+
+
+def record_success(
+    session: Session,
+    feed_id: int,
+    now: datetime,
+    *,
+    status: int | None,
+    title: str | None,
+    etag: str | None,
+    last_modified: str | None,
+    body_hash: str | None,
+    next_poll_at: datetime,
+    new_url: str | None = None,
+) -> None:
+    """A poll worked (fresh body, 304, or an unchanged body)."""
+    feed = session.get_one(Feed, feed_id)
+    feed.first_polled_at = feed.first_polled_at or now
+    feed.last_polled_at = now
+    feed.last_success_at = now
+    feed.last_status = status
+    feed.title = title or feed.title
+    feed.etag = etag if etag is not None else feed.etag
+    feed.last_modified = last_modified if last_modified is not None else feed.last_modified
+    feed.body_hash = body_hash if body_hash is not None else feed.body_hash
+    feed.consecutive_failures = 0
+    feed.failing_since = None
+    feed.failure_reported = False
+    feed.next_poll_at = next_poll_at
+    if new_url and new_url != feed.url:
+        taken = session.scalar(select(Feed.id).where(Feed.url == new_url))
+        if taken is None:
+            feed.url = new_url
+
+
+def record_failure(
+    session: Session,
+    feed_id: int,
+    now: datetime,
+    *,
+    status: int | None,
+    kind: str,
+    message: str,
+    next_poll_at: datetime,
+    disable: bool = False,
+) -> None:
+    """A poll failed: keep the error, count it, and schedule the next try."""
+    feed = session.get_one(Feed, feed_id)
+    feed.first_polled_at = feed.first_polled_at or now
+    feed.last_polled_at = now
+    feed.last_status = status
+    feed.last_error_kind = kind
+    feed.last_error = message[:1000]
+    feed.consecutive_failures += 1
+    feed.failing_since = feed.failing_since or now
+    feed.next_poll_at = next_poll_at
+    if disable:
+        feed.disabled = True
+        feed.disabled_reason = f"{kind}: {message}"[:1000]
+
+
+def all_feeds(session: Session) -> list[Feed]:
+    """Every feed row, by URL."""
+    return list(session.scalars(select(Feed).order_by(Feed.url)))

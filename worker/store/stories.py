@@ -1,0 +1,70 @@
+"""Repository functions for stories and seed documents."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from worker.store.tables import Feed, SeedDocument, Story
+
+
+def known_guids(session: Session, feed_id: int, guids: Iterable[str]) -> set[str]:
+    """The guids among `guids` already stored for this feed."""
+    wanted = list(set(guids))
+    found: set[str] = set()
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        found.update(
+            session.scalars(
+                select(Story.guid).where(Story.feed_id == feed_id, Story.guid.in_(chunk))
+            )
+        )
+    return found
+
+
+def story_with_canonical_url(session: Session, canonical_url: str) -> Story | None:
+    """The earliest story stored with this canonical URL, if any."""
+    return session.scalars(
+        select(Story).where(Story.canonical_url == canonical_url).order_by(Story.id).limit(1)
+    ).first()
+
+
+def document_with_content_hash(session: Session, content_hash: str) -> tuple[str, int] | None:
+    """A seed (preferred) or the earliest story whose normalised text hashes the same."""
+    seed_id = session.scalar(
+        select(SeedDocument.id).where(SeedDocument.content_hash == content_hash).limit(1)
+    )
+    if seed_id is not None:
+        return ("seed", seed_id)
+    story_id = session.scalar(
+        select(Story.id).where(Story.content_hash == content_hash).order_by(Story.id).limit(1)
+    )
+    return ("story", story_id) if story_id is not None else None
+
+
+def cluster_of(session: Session, story_id: int) -> int:
+    """The cluster id of a story (its own id when it heads a cluster)."""
+    cluster = session.scalar(select(Story.cluster_id).where(Story.id == story_id))
+    return cluster if cluster is not None else story_id
+
+
+def get_story(session: Session, story_id: int) -> tuple[Story, Feed] | None:
+    """A story and its feed."""
+    row = session.execute(
+        select(Story, Feed).join(Feed, Feed.id == Story.feed_id).where(Story.id == story_id)
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+def stories_since(session: Session, since: datetime) -> list[tuple[Story, Feed]]:
+    """Stories first seen at or after `since`, oldest first, with their feeds."""
+    rows = session.execute(
+        select(Story, Feed)
+        .join(Feed, Feed.id == Story.feed_id)
+        .where(Story.first_seen_at >= since)
+        .order_by(Story.id)
+    )
+    return [(story, feed) for story, feed in rows]
