@@ -1,11 +1,15 @@
-"""Loading watchlist files: valid files load, each problem names the file and the field."""
+"""Loading watchlist files and reloading them while the worker runs."""
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 
 import pytest
 
+from worker.models import Document
+from worker.watchlists import WatchlistRegistry
 from worker.watchlists.loader import load_watchlists
 
 REPO = Path(__file__).resolve().parent.parent
@@ -240,3 +244,150 @@ def test_missing_directory_loads_nothing(tmp_path: Path) -> None:
     """A directory that does not exist yields no watchlists and no errors."""
     result = load_watchlists(tmp_path / "nope", ENV)
     assert (result.watchlists, result.errors) == ((), ())
+
+
+# --- hot reload ------------------------------------------------------------------------
+
+REGISTRY_TEMPLATE = """\
+name: {name}
+query: '{query}'
+schedule: "0 8 * * *"
+"""
+
+
+def write_list(path: Path, name: str, query: str, *, bump: int = 0) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(REGISTRY_TEMPLATE.format(name=name, query=query), encoding="utf-8")
+    if bump:
+        stat = path.stat()
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + bump * 1_000_000_000))
+
+
+@pytest.fixture
+def logger() -> logging.Logger:
+    return logging.getLogger("test.watchlists.registry")
+
+
+def registry_matches(registry: WatchlistRegistry, title: str) -> list[str]:
+    return [m.watchlist for m in registry.matcher.match(Document(title, ""))]
+
+
+def test_first_refresh_loads_the_directory(tmp_path: Path, logger: logging.Logger) -> None:
+    """The first refresh loads every watchlist and reports them as added."""
+    write_list(tmp_path / "a.yaml", "a", "steel")
+    registry = WatchlistRegistry(tmp_path, {}, logger)
+    result = registry.refresh()
+    assert result.changed and result.added == ("a",)
+    assert [w.name for w in registry.watchlists] == ["a"]
+    assert registry_matches(registry, "Steel prices") == ["a"]
+
+
+def test_unchanged_files_do_not_recompile(tmp_path: Path, logger: logging.Logger) -> None:
+    """A refresh with nothing changed keeps the same matcher object."""
+    write_list(tmp_path / "a.yaml", "a", "steel")
+    registry = WatchlistRegistry(tmp_path, {}, logger)
+    registry.refresh()
+    matcher = registry.matcher
+    assert registry.refresh().changed is False
+    assert registry.matcher is matcher
+
+
+def test_touched_but_identical_file_is_not_a_change(tmp_path: Path, logger: logging.Logger) -> None:
+    """A file rewritten with the same content (new mtime) does not count as a change."""
+    write_list(tmp_path / "a.yaml", "a", "steel")
+    registry = WatchlistRegistry(tmp_path, {}, logger)
+    registry.refresh()
+    matcher = registry.matcher
+    write_list(tmp_path / "a.yaml", "a", "steel", bump=5)
+    assert registry.refresh().changed is False
+    assert registry.matcher is matcher
+
+
+def test_edit_is_picked_up(tmp_path: Path, logger: logging.Logger) -> None:
+    """An edited query takes effect on the next refresh."""
+    write_list(tmp_path / "a.yaml", "a", "steel")
+    registry = WatchlistRegistry(tmp_path, {}, logger)
+    registry.refresh()
+    write_list(tmp_path / "a.yaml", "a", "aluminum", bump=5)
+    result = registry.refresh()
+    assert result.updated == ("a",)
+    assert registry_matches(registry, "Steel prices") == []
+    assert registry_matches(registry, "Aluminum prices") == ["a"]
+
+
+def test_invalid_edit_keeps_the_last_good_version(
+    tmp_path: Path, logger: logging.Logger, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A watchlist whose edit is invalid keeps matching with its last good version."""
+    write_list(tmp_path / "a.yaml", "a", "steel")
+    registry = WatchlistRegistry(tmp_path, {}, logger)
+    registry.refresh()
+    write_list(tmp_path / "a.yaml", "a", "steel AND (", bump=5)
+    with caplog.at_level(logging.WARNING, logger=logger.name):
+        result = registry.refresh()
+    assert result.kept_stale == ("a",)
+    assert [e.field for e in result.errors] == ["query"]
+    assert registry_matches(registry, "Steel prices") == ["a"]
+    assert "a.yaml: query" in caplog.text
+
+
+def test_each_error_is_logged_once(
+    tmp_path: Path, logger: logging.Logger, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A standing error is logged on the refresh that finds it, not on every refresh."""
+    write_list(tmp_path / "bad.yaml", "bad", "(")
+    write_list(tmp_path / "a.yaml", "a", "steel")
+    registry = WatchlistRegistry(tmp_path, {}, logger)
+    with caplog.at_level(logging.WARNING, logger=logger.name):
+        registry.refresh()
+        write_list(tmp_path / "a.yaml", "a", "iron", bump=5)
+        registry.refresh()
+        registry.refresh()
+    assert caplog.text.count("bad.yaml") == 1
+
+
+def test_fixed_error_that_returns_is_logged_again(
+    tmp_path: Path, logger: logging.Logger, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An error that is fixed and then comes back is logged a second time."""
+    write_list(tmp_path / "bad.yaml", "bad", "(")
+    registry = WatchlistRegistry(tmp_path, {}, logger)
+    with caplog.at_level(logging.WARNING, logger=logger.name):
+        registry.refresh()
+        write_list(tmp_path / "bad.yaml", "bad", "steel", bump=5)
+        registry.refresh()
+        write_list(tmp_path / "bad.yaml", "bad", "(", bump=10)
+        registry.refresh()
+    assert caplog.text.count("bad.yaml") == 2
+
+
+def test_removed_file_drops_its_watchlist(tmp_path: Path, logger: logging.Logger) -> None:
+    """A watchlist whose file was deleted is dropped."""
+    write_list(tmp_path / "a.yaml", "a", "steel")
+    write_list(tmp_path / "b.yaml", "b", "steel")
+    registry = WatchlistRegistry(tmp_path, {}, logger)
+    registry.refresh()
+    (tmp_path / "b.yaml").unlink()
+    result = registry.refresh()
+    assert result.removed == ("b",)
+    assert registry_matches(registry, "Steel") == ["a"]
+
+
+def test_alias_file_change_reloads(tmp_path: Path, logger: logging.Logger) -> None:
+    """Editing a shared alias file changes what the watchlists using it match."""
+    aliases = tmp_path / "aliases" / "co.yaml"
+    aliases.parent.mkdir()
+    aliases.write_text('co: ["Nippon Steel"]\n', encoding="utf-8")
+    (tmp_path / "a.yaml").write_text(
+        REGISTRY_TEMPLATE.format(name="a", query="co") + "alias_files: [aliases/co.yaml]\n",
+        encoding="utf-8",
+    )
+    registry = WatchlistRegistry(tmp_path, {}, logger)
+    registry.refresh()
+    assert registry_matches(registry, "Nippon Steel") == ["a"]
+    aliases.write_text('co: ["US Steel"]\n', encoding="utf-8")
+    stat = aliases.stat()
+    os.utime(aliases, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
+    assert registry.refresh().updated == ("a",)
+    assert registry_matches(registry, "Nippon Steel") == []
+    assert registry_matches(registry, "US Steel") == ["a"]

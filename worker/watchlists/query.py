@@ -155,7 +155,11 @@ def _lex_chunk(query: str, chunk: str, pos: int) -> list[_Tok]:
     if sep and head in FIELDS:
         toks.append(_Tok("FIELD", head, pos))
         chunk, pos = rest, pos + len(head) + 1
+    if chunk.partition(":")[0] in FIELDS and ":" in chunk:
+        raise QuerySyntaxError("a field inside a field", query, pos)
     if chunk.startswith("="):
+        if chunk == "=" and not query.startswith('"', pos + 1):
+            raise QuerySyntaxError("= must be written just before a word or phrase", query, pos)
         toks.append(_Tok("CASE", "=", pos))
         chunk, pos = chunk[1:], pos + 1
     if chunk:

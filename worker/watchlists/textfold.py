@@ -108,7 +108,8 @@ def fold_with_offsets(text: str) -> tuple[str, list[int] | None]:
     if text.isascii():
         return text, None
     folded = text.translate(_TABLE)
-    if len(folded) == len(text):
+    table = _TABLE
+    if all(len(table[ord(char)]) == 1 for char in set(text) if not char.isascii()):
         return folded, None
     offsets: list[int] = []
     for index, char in enumerate(text):
