@@ -47,7 +47,7 @@ __all__ = [
 DUPLICATE_THRESHOLD = 0.70
 """Containment at or above which a story is a duplicate of a stored document."""
 
-RELATED_THRESHOLD = 0.25
+RELATED_THRESHOLD = 0.30
 """Containment at or above which a story is the same event told differently."""
 
 MIN_SHARED = 8
