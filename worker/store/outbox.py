@@ -94,7 +94,7 @@ def _item(story: Story, feed: Feed, match: MatchRow | None) -> QueuedItem:
         story_id=story.id,
         cluster_id=story.cluster_id if story.cluster_id is not None else story.id,
         title=story.title,
-        url=story.url or story.canonical_url or "",
+        url=story.canonical_url or story.url or "",
         source=feed.title or feed.url,
         published=story.published_at,
         summary=story.summary,
