@@ -57,6 +57,11 @@ class StoryFields:
     more_sources: int
 
 
+def clip(text: str, limit: int) -> str:
+    """Text on one line trimmed to `limit` at a word; only a prefix is cleaned, for speed."""
+    return trim_words(one_line(text[: limit * 4 + 64]), limit)
+
+
 def ordered_stories(digest: Digest) -> list[DigestStory]:
     """The digest's stories, newest first (stable for equal times)."""
     return sorted(digest.stories, key=lambda story: story.published, reverse=True)
@@ -76,22 +81,21 @@ def story_fields(
     story: DigestStory, tz: str, options: RenderOptions, markup: Markup
 ) -> StoryFields:
     """The escaped, trimmed fields of one story for one platform."""
-    title = markup.escape(trim_words(one_line(story.title), TITLE_CHARS) or "(untitled)")
+    title = markup.escape(clip(story.title, TITLE_CHARS) or "(untitled)")
     url = markup.url(story.url)
     refs = story.also_reported_by[:MAX_ALSO_REPORTED]
     also = tuple(
-        (markup.escape(trim_words(one_line(ref.source), SOURCE_CHARS)), markup.url(ref.url))
-        for ref in refs
+        (markup.escape(clip(ref.source, SOURCE_CHARS)), markup.url(ref.url)) for ref in refs
     )
     return StoryFields(
         id=story.story_id,
         title=title,
         url=url,
         link=markup.link(title, url),
-        source=markup.escape(trim_words(one_line(story.source), SOURCE_CHARS)),
+        source=markup.escape(clip(story.source, SOURCE_CHARS)),
         published=markup.escape(human_time(story.published, tz)),
         published_iso=local_time(story.published, tz).isoformat(),
-        summary=markup.escape(trim_words(one_line(story.summary), options.summary_chars)),
+        summary=markup.escape(clip(story.summary, options.summary_chars)),
         matched=tuple(markup.escape(one_line(term)) for term in story.matched[:MAX_MATCHED]),
         snippets=tuple(_snippet(hit.snippet, markup) for hit in story.hits[:MAX_MATCHED]),
         also_reported_by=also,

@@ -120,7 +120,9 @@ def teams_url(url: str) -> str:
 
 def text_length(text: str) -> int:
     """Length in UTF-16 code units: never less than what the platforms count."""
-    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+    if text.isascii():
+        return len(text)
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 _PARTIAL_TAIL = re.compile(r"(&[A-Za-z#0-9]*|<[^<>]*|\[[^\[\]]*(\]\([^()]*)?|\\)$")
