@@ -13,6 +13,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
+from worker.dedup.decide import DUPLICATE_THRESHOLD, RELATED_THRESHOLD
 from worker.errors import ConfigError
 
 DEFAULT_SQLITE_URL = "sqlite:///var/wirewatch.db"
@@ -49,10 +50,10 @@ class Settings(BaseSettings):
         30, ge=1, description="Stories of the last N days are checked for duplicates."
     )
     duplicate_threshold: float = Field(
-        0.8, gt=0, le=1, description="Containment at or above which a story is a duplicate."
+        DUPLICATE_THRESHOLD, gt=0, le=1, description="Containment at or above which a story is a duplicate."
     )
     related_threshold: float = Field(
-        0.5, gt=0, le=1, description="Containment at or above which a story joins a cluster."
+        RELATED_THRESHOLD, gt=0, le=1, description="Containment at or above which a story joins a cluster."
     )
     request_timeout_seconds: float = Field(20.0, gt=0, description="Total deadline per request.")
     connect_timeout_seconds: float = Field(10.0, gt=0, description="TCP/TLS connect timeout.")
