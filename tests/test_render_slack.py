@@ -128,7 +128,7 @@ def test_empty_digest_says_nothing_new() -> None:
     [payload] = _payloads(0)
     _validator().validate(payload["blocks"])
     assert payload["text"] == "Nothing new for nippon-steel."
-    assert "Nothing new" in payload["blocks"][1]["text"]["text"]
+    assert payload["blocks"][1]["text"]["text"] == "No new stories matched since the last digest."
 
 
 def test_schema_rejects_a_broken_block() -> None:

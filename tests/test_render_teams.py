@@ -92,4 +92,7 @@ def test_notices_close_the_last_card() -> None:
 def test_empty_digest_says_nothing_new() -> None:
     """A digest without stories renders one card saying nothing is new."""
     [body] = _messages(0)
-    assert "Nothing new for nippon-steel." in _texts(_card(body))
+    assert _texts(_card(body)) == [
+        "Nothing new for nippon-steel.",
+        "No new stories matched since the last digest.",
+    ]

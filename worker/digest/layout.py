@@ -187,3 +187,8 @@ def story_texts(
         text = render_story(template, fields) if template is not None else default(fields)
         out.append((story, fields, text))
     return out
+
+
+def nothing_new_detail() -> str:
+    """The body text of an empty digest, under its `nothing_new` heading."""
+    return "No new stories matched since the last digest."

@@ -15,6 +15,7 @@ from worker.digest.layout import (
     headline,
     json_messages,
     nothing_new,
+    nothing_new_detail,
     pack,
     part_label,
     story_texts,
@@ -65,7 +66,7 @@ def render(digest: Digest, options: RenderOptions) -> list[Message]:
     ]
     count = len(pieces)
     if not pieces:
-        pieces.append(escape_plain(nothing_new(digest)))
+        pieces.append(escape_plain(nothing_new_detail()))
     if digest.notices:
         notes = [fit_markup(escape_plain(one_line(n)), NOTICE_CHARS) for n in digest.notices]
         pieces += [fit_markup("Notices:\n" + "\n".join(f"- {n}" for n in notes), BODY_CHARS)]

@@ -19,6 +19,7 @@ from worker.digest.layout import (
     headline,
     json_messages,
     nothing_new,
+    nothing_new_detail,
     pack,
     part_label,
     story_texts,
@@ -70,7 +71,7 @@ def render(digest: Digest, options: RenderOptions) -> list[Message]:
     ]
     count = len(blocks)
     if not blocks:
-        blocks.append(_section(escape_slack(nothing_new(digest))))
+        blocks.append(_section(escape_slack(nothing_new_detail())))
     blocks += _notice_blocks(digest.notices)
 
     def cost(block: dict[str, Any]) -> tuple[int, int]:

@@ -19,6 +19,7 @@ from worker.digest.layout import (
     headline,
     json_messages,
     nothing_new,
+    nothing_new_detail,
     pack,
     part_label,
     story_texts,
@@ -98,7 +99,7 @@ def render(digest: Digest, options: RenderOptions) -> list[Message]:
     ]
     count = len(items)
     if not items:
-        items.append(_container(escape_teams(nothing_new(digest))))
+        items.append(_container(escape_teams(nothing_new_detail())))
     if digest.notices:
         items += _notices(digest.notices)
 
