@@ -57,9 +57,7 @@ class LocalServer:
             def _serve(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
-                request = Received(
-                    self.path, {k.lower(): v for k, v in self.headers.items()}, body
-                )
+                request = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 with server._lock:
                     server.requests.append(request)
                     route = server.routes.get(self.path.split("?")[0])

@@ -21,9 +21,7 @@ NOW = datetime(2025, 2, 8, 9, 0, tzinfo=UTC)
 
 def test_front_matter_gives_title_and_date() -> None:
     """The seed with YAML front matter yields its title and date, and the body without it."""
-    seed = parse_seed(
-        "003.txt", (REPO / "seeds" / "003_b50103f100f16787.txt").read_bytes()
-    )
+    seed = parse_seed("003.txt", (REPO / "seeds" / "003_b50103f100f16787.txt").read_bytes())
     assert seed.title == "Trump touts close Japan ties but pushes for 'even' trade balance"
     assert seed.published == datetime(2025, 2, 8, 9, 17, 19, tzinfo=UTC)
     assert not seed.text.startswith("---")

@@ -50,10 +50,16 @@ class Settings(BaseSettings):
         30, ge=1, description="Stories of the last N days are checked for duplicates."
     )
     duplicate_threshold: float = Field(
-        DUPLICATE_THRESHOLD, gt=0, le=1, description="Containment at or above which a story is a duplicate."
+        DUPLICATE_THRESHOLD,
+        gt=0,
+        le=1,
+        description="Containment at or above which a story is a duplicate.",
     )
     related_threshold: float = Field(
-        RELATED_THRESHOLD, gt=0, le=1, description="Containment at or above which a story joins a cluster."
+        RELATED_THRESHOLD,
+        gt=0,
+        le=1,
+        description="Containment at or above which a story joins a cluster.",
     )
     request_timeout_seconds: float = Field(20.0, gt=0, description="Total deadline per request.")
     connect_timeout_seconds: float = Field(10.0, gt=0, description="TCP/TLS connect timeout.")
@@ -76,7 +82,7 @@ class Settings(BaseSettings):
         15.0, gt=0, description="Timeout of one webhook attempt."
     )
     retry_schedule: Annotated[list[float], NoDecode] = Field(
-        default_factory=lambda: [0, 5, 300, 1800, 7200, 18000, 36000],
+        default_factory=lambda: [0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0],
         description="Seconds to wait before each delivery retry; when exhausted, dead-letter.",
     )
     send_empty_digests: bool = Field(

@@ -254,21 +254,20 @@ def build_digest_for(worker: Worker, watchlist: Watchlist) -> str | None:
             return None
         digest_id = "dg_" + uuid.uuid4().hex
         digest = build_digest(digest_id, watchlist.name, watchlist.timezone, items, now)
-        messages: list[outbox.OutgoingMessage] = []
-        for hook in watchlist.webhooks:
-            for message in render(digest, hook.format):
-                messages.append(
-                    outbox.OutgoingMessage(
-                        delivery_id=f"msg_{uuid.uuid4().hex}",
-                        destination=hook.key,
-                        url=hook.url,
-                        format=hook.format,
-                        part=message.part,
-                        parts=message.parts,
-                        body=message.body.decode("utf-8"),
-                        content_type=message.content_type,
-                    )
-                )
+        messages = [
+            outbox.OutgoingMessage(
+                delivery_id=f"msg_{uuid.uuid4().hex}",
+                destination=hook.key,
+                url=hook.url,
+                format=hook.format,
+                part=message.part,
+                parts=message.parts,
+                body=message.body.decode("utf-8"),
+                content_type=message.content_type,
+            )
+            for hook in watchlist.webhooks
+            for message in render(digest, hook.format)
+        ]
         outbox.save_digest(
             session,
             digest_id=digest_id,

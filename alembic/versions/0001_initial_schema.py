@@ -8,10 +8,9 @@ Create Date: 2026-11-21 20:50:13.836613
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
 
 import worker.store.types
-
+from alembic import op
 
 revision = "0001"
 down_revision = None

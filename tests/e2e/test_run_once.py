@@ -33,7 +33,7 @@ def write_watchlist(directory: Path, feeds: list[str], hook: str) -> None:
     directory.mkdir()
     (directory / "nippon.yaml").write_text(
         "name: nippon-steel\n"
-        "query: '\"Nippon Steel\" OR \"U.S. Steel\"'\n"
+        'query: \'"Nippon Steel" OR "U.S. Steel"\'\n'
         f"feeds: {json.dumps(feeds)}\n"
         'schedule: "0 8 * * *"\n'
         "timezone: Asia/Tokyo\n"
@@ -75,34 +75,53 @@ def published_feeds(feed_server: LocalServer) -> list[str]:
         rss(
             "Wire RSS",
             [
-                Item("w-1", "Nippon Steel weighs new offer for U.S. Steel plants",
-                     "https://news.example/a?utm_source=rss",
-                     "Nippon Steel is weighing a fresh proposal to invest in Pennsylvania "
-                     "mills, executives told shareholders in Osaka on Thursday.", fresh),
-                Item("w-2", "Deal fallout: Japan's minister rebukes Washington",
-                     "https://news.example/b",
-                     seed_paragraphs(4), fresh),
-                Item("w-3", "Local bakery wins regional bread contest",
-                     "https://news.example/c",
-                     "A family bakery took first prize for its sourdough loaf.", fresh),
-                Item("w-4", "Nippon Steel annual report from last year",
-                     "https://news.example/old",
-                     "An old report about Nippon Steel results from long ago.",
-                     NOW - timedelta(days=40)),
+                Item(
+                    "w-1",
+                    "Nippon Steel weighs new offer for U.S. Steel plants",
+                    "https://news.example/a?utm_source=rss",
+                    "Nippon Steel is weighing a fresh proposal to invest in Pennsylvania "
+                    "mills, executives told shareholders in Osaka on Thursday.",
+                    fresh,
+                ),
+                Item(
+                    "w-2",
+                    "Deal fallout: Japan's minister rebukes Washington",
+                    "https://news.example/b",
+                    seed_paragraphs(4),
+                    fresh,
+                ),
+                Item(
+                    "w-3",
+                    "Local bakery wins regional bread contest",
+                    "https://news.example/c",
+                    "A family bakery took first prize for its sourdough loaf.",
+                    fresh,
+                ),
+                Item(
+                    "w-4",
+                    "Nippon Steel annual report from last year",
+                    "https://news.example/old",
+                    "An old report about Nippon Steel results from long ago.",
+                    NOW - timedelta(days=40),
+                ),
             ],
-        ),  # fmt: skip
+        ),
         headers={"content-type": "application/rss+xml"},
     )
     feed_server.routes["/markets.atom"] = Response(
         atom(
             "Markets Atom",
             [
-                Item("urn:m-1", "U.S. Steel shares climb on Tokyo visit",
-                     "https://markets.example/1",
-                     "Shares in U.S. Steel rose after the Japanese prime minister said talks "
-                     "with Washington on steel investment would continue next month.", fresh),
+                Item(
+                    "urn:m-1",
+                    "U.S. Steel shares climb on Tokyo visit",
+                    "https://markets.example/1",
+                    "Shares in U.S. Steel rose after the Japanese prime minister said talks "
+                    "with Washington on steel investment would continue next month.",
+                    fresh,
+                ),
             ],
-        ),  # fmt: skip
+        ),
         headers={"content-type": "application/atom+xml"},
     )
     return [feed_server.url("/wire.rss"), feed_server.url("/markets.atom")]
@@ -111,7 +130,7 @@ def published_feeds(feed_server: LocalServer) -> list[str]:
 def test_run_once_delivers_one_signed_digest(
     database_url: str, tmp_path: Path, published_feeds: list[str], receiver: LocalServer
 ) -> None:
-    """New matching stories from both feeds arrive, signed; seed repeats, misses and backlog do not."""
+    """Matching stories from both feeds arrive signed; seed repeats, misses, backlog do not."""
     receiver.routes["/hook"] = Response(b"ok", 200)
     write_watchlist(tmp_path / "watchlists", published_feeds, receiver.url("/hook"))
 

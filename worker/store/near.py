@@ -8,8 +8,8 @@ from sqlalchemy.orm import Session
 
 from worker.dedup.decide import DedupDecision, DocRef, Thresholds
 from worker.dedup.fingerprint import Fingerprint, check_near, fingerprint
-from worker.store.shingle_index import SqlShingleIndex
 from worker.ingest import NEW, Verdict
+from worker.store.shingle_index import SqlShingleIndex
 
 
 class StoreNearDuplicates:
