@@ -1,4 +1,4 @@
-"""`feeds status`, `deliveries list`, `deliveries retry` and `db stats`, on SQLite and PostgreSQL."""
+"""`feeds status`, `deliveries list` and `retry`, `db stats`: on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def test_feeds_status_shows_health_of_each_feed(
 def test_dead_delivery_is_listed_and_retried_with_the_same_webhook_id(
     setup: Setup, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A delivery the receiver refused is listed dead, and `retry` sends it again, signed, same id."""
+    """A refused delivery is listed dead; `retry` sends it again, signed, with the same id."""
     setup.receiver.routes[HOOK_PATH] = Response(b"down", 500)
     assert wirewatch(["run", "--once"]) == 0
     capsys.readouterr()
@@ -70,7 +70,7 @@ def test_dead_delivery_is_listed_and_retried_with_the_same_webhook_id(
 
 
 def test_db_stats_counts_rows_per_table(setup: Setup, capsys: pytest.CaptureFixture[str]) -> None:
-    """Row counts per table are printed, with table sizes on PostgreSQL or the file size on SQLite."""
+    """Row counts per table are printed, with table sizes (PostgreSQL) or file size (SQLite)."""
     assert wirewatch(["run", "--once"]) == 0
     capsys.readouterr()
     assert wirewatch(["db", "stats"]) == 0
