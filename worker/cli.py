@@ -83,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="serve sample feeds on localhost, run one cycle, print the digest"
     )
     demo.set_defaults(handler=cmd_demo)
+
+    from worker.commands import register
+
+    register(commands)
     return parser
 
 

@@ -6,14 +6,18 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from worker.dedup.decide import DedupDecision, DocRef, Thresholds
-from worker.dedup.fingerprint import Fingerprint, check_near, fingerprint
+from worker.dedup.decide import DedupDecision, DocRef, Thresholds, decide_near
+from worker.dedup.fingerprint import Fingerprint, fingerprint
+from worker.dedup.sql_index import add_shingles, find_overlaps
 from worker.ingest import NEW, Verdict
-from worker.store.shingle_index import SqlShingleIndex
 
 
 class StoreNearDuplicates:
-    """Checks a story against seeds and the stories of the last `history` (sub-linear)."""
+    """Checks a story against every seed and the stories of the last `history`.
+
+    Look-ups read only the index rows of the story's own shingles (sub-linear in the
+    corpus), inside the caller's transaction.
+    """
 
     def __init__(self, thresholds: Thresholds, history: timedelta) -> None:
         self.thresholds = thresholds
@@ -25,17 +29,19 @@ class StoreNearDuplicates:
 
     def check(self, session: Session, print_: Fingerprint, now: datetime) -> Verdict:
         """The near-duplicate verdict against the seeds and recent stories."""
-        index = SqlShingleIndex(session)
-        return to_verdict(
-            check_near(index, print_, since=now - self.history, limits=self.thresholds)
+        least = min(self.thresholds.min_shared, self.thresholds.min_shared_related)
+        candidates = find_overlaps(
+            session.connection(), print_.shingles, since=now - self.history, min_shared=least
         )
+        return to_verdict(decide_near(print_.size, candidates, self.thresholds))
 
     def index(
         self, session: Session, kind: str, doc_id: int, print_: Fingerprint, now: datetime
     ) -> None:
-        """Store a document's shingles."""
+        """Store a document's shingles (and its `shingle_count`)."""
         ref = DocRef(kind="seed" if kind == "seed" else "story", id=doc_id)
-        SqlShingleIndex(session).add(ref, print_.shingles, seen_at=now)
+        session.flush()
+        add_shingles(session.connection(), ref, print_.shingles)
 
 
 def to_verdict(decision: DedupDecision) -> Verdict:
