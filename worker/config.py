@@ -85,6 +85,14 @@ class Settings(BaseSettings):
         default_factory=lambda: [0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0],
         description="Seconds to wait before each delivery retry; when exhausted, dead-letter.",
     )
+    feed_failure_notice_hours: float = Field(
+        24.0,
+        ge=0,
+        description="A feed failing this long (or disabled) is reported once in the digests.",
+    )
+    parse_workers: int = Field(
+        2, ge=0, description="Processes that parse feed bodies (0: parse in the worker)."
+    )
     send_empty_digests: bool = Field(
         False, description="Send a 'nothing new' message when a digest period has no stories."
     )

@@ -252,8 +252,14 @@ def build_digest_for(worker: Worker, watchlist: Watchlist) -> str | None:
         match_ids, items = outbox.queued_items(session, watchlist.name)
         if not match_ids and not worker.settings.send_empty_digests:
             return None
+        notices = feed_repo.failure_notices(
+            session,
+            watchlist.feeds,
+            now,
+            timedelta(hours=worker.settings.feed_failure_notice_hours),
+        )
         digest_id = "dg_" + uuid.uuid4().hex
-        digest = build_digest(digest_id, watchlist.name, watchlist.timezone, items, now)
+        digest = build_digest(digest_id, watchlist.name, watchlist.timezone, items, now, notices)
         messages = [
             outbox.OutgoingMessage(
                 delivery_id=f"msg_{uuid.uuid4().hex}",

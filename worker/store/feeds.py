@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -124,3 +124,34 @@ def record_failure(
 def all_feeds(session: Session) -> list[Feed]:
     """Every feed row, by URL."""
     return list(session.scalars(select(Feed).order_by(Feed.url)))
+
+
+def failure_notices(
+    session: Session, urls: Iterable[str], now: datetime, after: timedelta
+) -> list[str]:
+    """Notices for feeds failing for longer than `after` (or disabled), each reported once.
+
+    The feeds named are marked as reported, so the next digest does not repeat them; a
+    feed that recovers and fails again is reported again.
+    """
+    wanted = set(urls)
+    if not wanted:
+        return []
+    rows = session.scalars(
+        select(Feed)
+        .where(Feed.url.in_(wanted), Feed.failure_reported.is_(False))
+        .where(or_(Feed.disabled.is_(True), Feed.failing_since <= now - after))
+        .order_by(Feed.url)
+    )
+    notices = []
+    for feed in rows:
+        if feed.disabled:
+            notices.append(f"feed {feed.url} was disabled: {feed.disabled_reason or 'gone'}")
+        else:
+            since = feed.failing_since.isoformat() if feed.failing_since else "?"
+            notices.append(
+                f"feed {feed.url} has failed since {since} "
+                f"({feed.consecutive_failures} polls; last error: {feed.last_error_kind})"
+            )
+        feed.failure_reported = True
+    return notices
