@@ -31,6 +31,7 @@ class Handler(BaseHTTPRequestHandler):
     """Answers each path with the route the test registered for it."""
 
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes
     server: Server
 
     def do_GET(self) -> None:
