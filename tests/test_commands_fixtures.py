@@ -64,7 +64,7 @@ class Setup:
 
     def write_watchlist(self, name: str, query: str) -> None:
         """A watchlist on the test feeds with a signed JSON webhook."""
-        feeds = [self.feeds.url("/wire.rss"), self.feeds.url("/markets.atom"),
+        feeds = [self.feeds.url("/wire.rss"), self.feeds.url("/wire2.atom"),
                  self.feeds.url("/broken")]  # fmt: skip
         (self.tmp_path / "watchlists" / f"{name}.yaml").write_text(
             f"name: {name}\nquery: '{query}'\nfeeds: {json.dumps(feeds)}\n"
@@ -99,7 +99,7 @@ class Setup:
 
 
 def publish(feeds: LocalServer) -> None:
-    """Two good feeds (matches, a seed repeat, a miss, a URL repeat) and a broken one."""
+    """Two good feeds (matches, a seed repeat, a miss, a URL repeat polled later), a broken one."""
     fresh = NOW - timedelta(hours=1)
     feeds.routes["/wire.rss"] = Response(
         rss("Wire RSS", [
@@ -114,7 +114,7 @@ def publish(feeds: LocalServer) -> None:
         ]),
         headers={"content-type": "application/rss+xml"},
     )  # fmt: skip
-    feeds.routes["/markets.atom"] = Response(
+    feeds.routes["/wire2.atom"] = Response(
         atom("Markets Atom", [
             Item("urn:m-1", "U.S. Steel shares climb on Tokyo visit", "https://markets.example/1",
                  "Shares in U.S. Steel rose after the Japanese prime minister said talks "

@@ -88,3 +88,36 @@ def test_db_stats_counts_rows_per_table(setup: Setup, capsys: pytest.CaptureFixt
         assert "file: " in out and "wirewatch.db" in out
     else:
         assert "total size: " in out and "KiB" in out
+
+
+def test_no_command_prints_a_webhook_url_or_secret(
+    setup: Setup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every operator command keeps the webhook URL's token and the signing secret to itself."""
+    setup.receiver.routes[HOOK_PATH] = Response(b"down", 500)
+    assert wirewatch(["run", "--once"]) == 0
+    capsys.readouterr()
+    assert wirewatch(["deliveries", "list", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    setup.poll_only()
+    printed = []
+    for argv in (
+        ["feeds", "status"],
+        ["feeds", "status", "--json"],
+        ["deliveries", "list"],
+        ["deliveries", "list", "--json"],
+        ["deliveries", "retry", row["id"]],
+        ["digest", "preview", "nippon-steel"],
+        ["digest", "preview", "nippon-steel", "--format", "slack"],
+        ["stories", "show", "1"],
+        ["db", "stats"],
+        ["watchlists", "test", "nippon-steel", "--text", "Nippon Steel"],
+        ["watchlists", "backfill", "nippon-steel", "--since", "1d"],
+    ):
+        wirewatch(argv)
+        captured = capsys.readouterr()
+        printed.append(captured.out + captured.err)
+    text = "\n".join(printed)
+    assert "dst_" in text and "127.0.0.1" in text
+    assert HOOK_PATH not in text and "T0KEN" not in text
+    assert SECRET not in text and SECRET.removeprefix("whsec_") not in text
