@@ -45,7 +45,7 @@ def test_digest_preview_prints_the_pending_digest_and_changes_nothing(
 def test_stories_show_prints_verdict_cluster_and_matches(
     setup: Setup, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A story shows its feed, cluster and matches; duplicates name the story or seed they repeat."""
+    """A story shows feed, cluster and matches; a duplicate names the story or seed it repeats."""
     assert wirewatch(["run", "--once"]) == 0
     offer, reprint = setup.story_id(OFFER), setup.story_id(REPRINT)
     capsys.readouterr()
