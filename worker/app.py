@@ -7,9 +7,11 @@ the clock; tests pass their own `clock`, `resolver` or `env` instead of patching
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import random
 from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -46,6 +48,17 @@ class Worker:
     clock: Callable[[], datetime] = utc_now
     resolver: Resolver | None = None
     rng: random.Random = field(default_factory=random.Random)
+    _pool: ProcessPoolExecutor | None = field(default=None, repr=False)
+
+    def parser_pool(self) -> ProcessPoolExecutor | None:
+        """The processes that parse feed bodies (created on first use), or None."""
+        if self.settings.parse_workers <= 0:
+            return None
+        if self._pool is None:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["worker.parse"])
+            self._pool = ProcessPoolExecutor(self.settings.parse_workers, mp_context=context)
+        return self._pool
 
     @property
     def poll_interval(self) -> timedelta:
@@ -61,7 +74,10 @@ class Worker:
         return ()
 
     def close(self) -> None:
-        """Release the database connections."""
+        """Stop the parser processes and release the database connections."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
         self.engine.dispose()
 
 

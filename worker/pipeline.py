@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy.orm import Session
 
@@ -31,7 +32,7 @@ from worker.fetch.client import build_client
 from worker.fetch.http import FetchRequest, FetchResult, fetch_many
 from worker.fetch.politeness import next_poll_at
 from worker.ingest import StoredStory, ingest_entries
-from worker.models import Document, Watchlist
+from worker.models import Document, ParsedFeed, Watchlist
 from worker.parse import parse_feed
 from worker.store import feeds as feed_repo
 from worker.store import outbox
@@ -89,11 +90,11 @@ def poll_feeds(worker: Worker) -> PollReport:
         due = feed_repo.due_feeds(session, urls, now)
     if not due:
         return report
-    results = asyncio.run(_fetch_all(worker, due))
-    for state, result in zip(due, results, strict=True):
+    polled = asyncio.run(_fetch_and_parse(worker, due))
+    for state, (result, parsed) in zip(due, polled, strict=True):
         report.feeds += 1
         try:
-            _handle_result(worker, state, result, report)
+            _handle_result(worker, state, result, parsed, report)
         except Exception as exc:  # one feed must never stop the others
             log.exception("feed poll failed", extra={"feed": state.url})
             report.failed += 1
@@ -101,7 +102,13 @@ def poll_feeds(worker: Worker) -> PollReport:
     return report
 
 
-async def _fetch_all(worker: Worker, due: Sequence[FeedState]) -> list[FetchResult]:
+Parsed = ParsedFeed | FeedError | None
+
+
+async def _fetch_and_parse(
+    worker: Worker, due: Sequence[FeedState]
+) -> list[tuple[FetchResult, Parsed]]:
+    """Fetch every due feed, then parse the changed bodies in the parser processes."""
     requests = [
         FetchRequest(
             url=state.url,
@@ -112,28 +119,43 @@ async def _fetch_all(worker: Worker, due: Sequence[FeedState]) -> list[FetchResu
         for state in due
     ]
     async with build_client(worker.fetch_config, resolver=worker.resolver) as client:
-        return await fetch_many(client, requests, worker.fetch_config.limits)
+        results = await fetch_many(client, requests, worker.fetch_config.limits)
+    pairs = zip(due, results, strict=True)
+    parsed = await asyncio.gather(*(_parse(worker, state, result) for state, result in pairs))
+    return list(zip(results, parsed, strict=True))
+
+
+async def _parse(worker: Worker, state: FeedState, result: FetchResult) -> Parsed:
+    if result.error is not None or result.body is None:
+        return None
+    if result.not_modified or result.unchanged:
+        return None
+    job = partial(
+        parse_feed,
+        result.body,
+        url=state.url,
+        content_type=result.content_type,
+        max_entries=worker.settings.max_entries_per_feed,
+    )
+    try:
+        pool = worker.parser_pool()
+        if pool is None:
+            return job()
+        return await asyncio.get_running_loop().run_in_executor(pool, job)
+    except FeedError as error:
+        return error
 
 
 def _handle_result(
-    worker: Worker, state: FeedState, result: FetchResult, report: PollReport
+    worker: Worker, state: FeedState, result: FetchResult, parsed: Parsed, report: PollReport
 ) -> None:
     now = worker.clock()
     if result.error is not None:
         _record_failure(worker, state, result, result.error, now, report)
         return
-    parsed = None
-    if not (result.not_modified or result.unchanged) and result.body is not None:
-        try:
-            parsed = parse_feed(
-                result.body,
-                url=state.url,
-                content_type=result.content_type,
-                max_entries=worker.settings.max_entries_per_feed,
-            )
-        except FeedError as error:
-            _record_failure(worker, state, result, error, now, report)
-            return
+    if isinstance(parsed, FeedError):
+        _record_failure(worker, state, result, parsed, now, report)
+        return
     if result.not_modified or result.unchanged:
         report.not_modified += 1
     when = next_poll_at(
