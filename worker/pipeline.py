@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -280,7 +281,7 @@ def build_digest_for(worker: Worker, watchlist: Watchlist) -> str | None:
             now,
             timedelta(hours=worker.settings.feed_failure_notice_hours),
         )
-        digest_id = "dg_" + uuid.uuid4().hex
+        digest_id = f"dg_{time.time_ns():016x}{uuid.uuid4().hex[:16]}"  # sorts by creation
         digest = build_digest(digest_id, watchlist.name, watchlist.timezone, items, now, notices)
         messages = [
             outbox.OutgoingMessage(
@@ -329,4 +330,6 @@ async def _deliver(worker: Worker) -> DeliveryReport:
             schedule=worker.settings.retry_schedule,
             timeout=worker.settings.delivery_timeout_seconds,
             rng=worker.rng,
+            address_policy=worker.policy,
+            resolver=worker.resolver,
         )
