@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from worker.dedup.clusters import cluster_id
 from worker.dedup.decide import (
     NEW,
     Candidate,
@@ -80,3 +81,22 @@ def test_exact_layers_are_duplicates() -> None:
     assert verdict.dropped
     assert verdict.layer == "url"
     assert verdict.other == STORY
+
+
+def test_duplicate_of_a_story_joins_its_cluster() -> None:
+    """A story folded into another joins that story's cluster."""
+    verdict = decide_near(50, [Candidate(STORY, shared=50, size=60)])
+    assert cluster_id(verdict, own_id=20, other_cluster=3) == 3
+    assert cluster_id(verdict, own_id=20, other_cluster=None) == STORY.id
+
+
+def test_story_matching_a_seed_starts_its_own_cluster() -> None:
+    """A story related to a seed is not grouped under the seed."""
+    verdict = decide_near(100, [Candidate(SEED, shared=50, size=100)])
+    assert verdict.kind == "related"
+    assert cluster_id(verdict, own_id=20, other_cluster=None) == 20
+
+
+def test_new_story_starts_its_own_cluster() -> None:
+    """A new story names its own cluster."""
+    assert cluster_id(NEW, own_id=20, other_cluster=5) == 20

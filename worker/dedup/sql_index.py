@@ -9,35 +9,36 @@ of the new document's shingles (no scan of the corpus):
 .. code-block:: sql
 
     WITH rare AS (                 -- skip shingles held by too many documents
-        SELECT hash FROM shingles WHERE hash IN (:hashes)
+        SELECT hash FROM shingles WHERE hash IN (:hashes...)
         GROUP BY hash HAVING count(*) <= :max_postings)
     SELECT doc_kind, doc_id, count(*) FROM shingles
     WHERE hash IN (SELECT hash FROM rare)
     GROUP BY doc_kind, doc_id HAVING count(*) >= :min_shared
 
-On PostgreSQL ``hash = ANY(:hashes)`` with one array parameter replaces the ``IN`` list.
+The new document's hashes travel as one parameter: a JSON array read with
+``json_each`` on SQLite, a ``BIGINT[]`` with ``hash = ANY(:hashes)`` on PostgreSQL, so the
+statement text never changes. The same query joins each document's ``shingle_count`` and,
+for stories, keeps only those first seen at or after ``:since``.
 The functions that take a `Connection` run inside the caller's transaction; the
 `SqlShingleIndex` class opens its own. SQLAlchemy errors become `StoreError`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
-    ColumnElement,
     Connection,
     Engine,
     Table,
-    any_,
     bindparam,
     delete,
-    func,
     insert,
-    select,
+    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -47,6 +48,7 @@ from worker.dedup.decide import MIN_SHARED_RELATED, Candidate, DocRef
 from worker.dedup.memory_index import MAX_POSTINGS
 from worker.errors import StoreError
 from worker.store.tables import SeedDocument, Shingle, Story
+from worker.store.types import UTCDateTime
 
 __all__ = ["SqlShingleIndex", "add_shingles", "find_overlaps", "remove_shingles"]
 
@@ -54,13 +56,6 @@ _SHINGLES = cast(Table, Shingle.__table__)
 _SEEDS = cast(Table, SeedDocument.__table__)
 _STORIES = cast(Table, Story.__table__)
 _OWNERS = {"seed": _SEEDS, "story": _STORIES}
-
-
-def _hash_filter(conn: Connection, column: Any) -> ColumnElement[bool]:
-    """`column IN (:hashes)`, or `column = ANY(:hashes)` on PostgreSQL."""
-    if conn.dialect.name == "postgresql":
-        return column == any_(bindparam("hashes", type_=ARRAY(BigInteger())))  # type: ignore[no-any-return]
-    return column.in_(bindparam("hashes", expanding=True))  # type: ignore[no-any-return]
 
 
 def add_shingles(conn: Connection, ref: DocRef, shingles: Iterable[int]) -> None:
@@ -88,35 +83,39 @@ def remove_shingles(conn: Connection, ref: DocRef) -> None:
     )
 
 
-def _shared_counts(
-    conn: Connection, hashes: list[int], min_shared: int, max_postings: int
-) -> list[tuple[str, int, int]]:
-    """(doc_kind, doc_id, shared) of every document sharing `min_shared` rare shingles."""
-    rare = (
-        select(_SHINGLES.c.hash)
-        .where(_hash_filter(conn, _SHINGLES.c.hash))
-        .group_by(_SHINGLES.c.hash)
-        .having(func.count() <= max_postings)
-        .cte("rare")
-    )
-    shared = func.count().label("shared")
-    query = (
-        select(_SHINGLES.c.doc_kind, _SHINGLES.c.doc_id, shared)
-        .where(_SHINGLES.c.hash.in_(select(rare.c.hash)))
-        .group_by(_SHINGLES.c.doc_kind, _SHINGLES.c.doc_id)
-        .having(func.count() >= min_shared)
-    )
-    rows = conn.execute(query, {"hashes": hashes}).all()
-    return [(str(kind), int(doc_id), int(n)) for kind, doc_id, n in rows]
+_LOOKUP = """
+WITH rare AS (
+    SELECT hash FROM shingles WHERE {hashes}
+    GROUP BY hash HAVING count(*) <= :max_postings
+), shared AS (
+    SELECT doc_kind, doc_id, count(*) AS n FROM shingles
+    WHERE hash IN (SELECT hash FROM rare)
+    GROUP BY doc_kind, doc_id HAVING count(*) >= :min_shared
+)
+SELECT shared.doc_kind, shared.doc_id, shared.n,
+       coalesce(seed_documents.shingle_count, stories.shingle_count)
+FROM shared
+LEFT JOIN seed_documents
+    ON shared.doc_kind = 'seed' AND seed_documents.id = shared.doc_id
+LEFT JOIN stories
+    ON shared.doc_kind = 'story' AND stories.id = shared.doc_id
+    AND stories.first_seen_at >= :since
+"""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SINCE = bindparam("since", type_=UTCDateTime())
+# SQLite: the hashes travel as one JSON array; PostgreSQL: as one BIGINT[] array. Either
+# way the statement text never changes, so it is prepared and cached once.
+_SQLITE_LOOKUP = text(
+    _LOOKUP.format(hashes="hash IN (SELECT value FROM json_each(:hashes))")
+).bindparams(_SINCE)
+_PG_LOOKUP = text(_LOOKUP.format(hashes="hash = ANY(:hashes)")).bindparams(
+    _SINCE, bindparam("hashes", type_=ARRAY(BigInteger()))
+)
 
 
-def _sizes(conn: Connection, kind: str, ids: list[int], since: datetime | None) -> dict[int, int]:
-    """The `shingle_count` of each id still present (and, for stories, seen since `since`)."""
-    owner = _OWNERS[kind]
-    query = select(owner.c.id, owner.c.shingle_count).where(owner.c.id.in_(ids))
-    if kind == "story" and since is not None:
-        query = query.where(owner.c.first_seen_at >= since)
-    return {int(i): int(n) for i, n in conn.execute(query).all()}
+def _ref(kind: str, doc_id: int) -> DocRef:
+    """The reference a `doc_kind` column value names."""
+    return DocRef("seed", doc_id) if kind == "seed" else DocRef("story", doc_id)
 
 
 def find_overlaps(
@@ -134,17 +133,22 @@ def find_overlaps(
     hashes = sorted(set(shingles))
     if not hashes:
         return []
-    counts = _shared_counts(conn, hashes, max(min_shared, 1), max_postings)
-    found: list[Candidate] = []
-    for kind in ("seed", "story"):
-        ids = [doc_id for k, doc_id, _ in counts if k == kind]
-        if not ids:
-            continue
-        sizes = _sizes(conn, kind, ids, since)
-        for k, doc_id, n in counts:
-            if k == kind and doc_id in sizes:
-                ref = DocRef("seed" if kind == "seed" else "story", doc_id)
-                found.append(Candidate(ref=ref, shared=n, size=sizes[doc_id]))
+    params: dict[str, Any] = {
+        "max_postings": max_postings,
+        "min_shared": max(min_shared, 1),
+        "since": since or _EPOCH,
+    }
+    if conn.dialect.name == "postgresql":
+        statement, params["hashes"] = _PG_LOOKUP, hashes
+    else:
+        statement, params["hashes"] = _SQLITE_LOOKUP, json.dumps(hashes)
+    found = [
+        Candidate(
+            ref=DocRef("seed" if kind == "seed" else "story", int(doc_id)), shared=n, size=size
+        )
+        for kind, doc_id, n, size in conn.execute(statement, params).all()
+        if size is not None
+    ]
     found.sort(key=lambda c: (-c.shared, c.ref))
     return found
 
