@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from collections.abc import Iterator, Sequence
@@ -18,7 +17,6 @@ from tests.feedgen import Item, atom, rss
 from tests.servers import LocalServer, Response
 from worker import cli
 from worker.app import build_worker
-from worker.commands import register
 from worker.config import load_settings
 from worker.pipeline import poll_feeds
 from worker.seeds import iter_seed_files
@@ -33,13 +31,7 @@ NOW = datetime.now(UTC)
 
 def wirewatch(argv: Sequence[str]) -> int:
     """Run `wirewatch ARGV` in-process, as the console script does."""
-    parser = cli.build_parser()
-    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    if "feeds" in action.choices:
-        return cli.main(list(argv))
-    register(action)
-    args = parser.parse_args(list(argv))
-    return int(args.handler(args, load_settings()))
+    return cli.main(list(argv))
 
 
 def seed_paragraphs(count: int) -> str:
