@@ -20,7 +20,14 @@ import pytest
 from worker.errors import FetchRefused
 from worker.fetch.client import FetchConfig, FetchLimits, build_client
 from worker.fetch.guard import AddressPolicy
-from worker.fetch.http import FetchRequest, FetchResult, body_hash, fetch_feed, fetch_many
+from worker.fetch.http import (
+    FetchRequest,
+    FetchResult,
+    body_hash,
+    fetch_as_completed,
+    fetch_feed,
+    fetch_many,
+)
 from worker.parse import parse_feed
 
 FEED = (Path(__file__).parent / "feeds" / "rss2.xml").read_bytes()
@@ -453,3 +460,31 @@ def test_unsupported_scheme_is_refused() -> None:
     """A feed URL with a scheme other than http or https is refused."""
     result = fetch("ftp://example.com/feed.xml")
     assert result.error is not None and result.error.kind == "refused"
+
+
+@pytest.mark.parametrize("url", ["http://ex\x00ample.com/feed", "http://xn--/feed"])
+def test_unsendable_url_is_an_error_value(url: str) -> None:
+    """A URL with control characters or a bad IDNA label gives invalid_url, not an exception."""
+    result = fetch(url, config(policy=AddressPolicy()))
+    assert result.error is not None and result.error.kind == "invalid_url"
+
+
+def test_fetch_as_completed_yields_fast_feeds_first(server: Server) -> None:
+    """Results arrive as each feed completes, so a slow feed does not hold back the rest."""
+
+    def slow(handler: Handler) -> None:
+        time.sleep(0.25)
+        handler.reply(200, b"slow")
+
+    server.routes["/order/slow"] = slow
+    fast = [serve(server, f"/order/fast{i}", body=b"fast") for i in range(3)]
+    requests = [FetchRequest(server.url("/order/slow")), *map(FetchRequest, fast)]
+    cfg = FetchConfig(read_timeout_seconds=2, limits=FetchLimits(policy=LOCAL))
+
+    async def go() -> list[tuple[int, FetchResult]]:
+        async with build_client(cfg) as client:
+            return [item async for item in fetch_as_completed(client, requests, cfg.limits)]
+
+    order = run(go())
+    assert sorted(index for index, _ in order) == [0, 1, 2, 3]
+    assert order[-1][0] == 0 and order[-1][1].body == b"slow"

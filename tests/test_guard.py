@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from worker.errors import FetchRefused
 from worker.fetch.guard import (
@@ -146,3 +149,17 @@ def test_backend_checks_literal_hosts_without_resolving() -> None:
     backend = GuardedBackend(DEFAULT, resolver=resolver_to("93.184.216.34"))
     with pytest.raises(FetchRefused):
         asyncio.run(backend.resolve("2130706433", 80, 1.0))
+
+
+@given(st.text(max_size=80))
+def test_check_url_only_ever_refuses(text: str) -> None:
+    """Whatever the string, check_url passes it or raises FetchRefused, nothing else."""
+    for url in (text, f"http://{text}/feed"):
+        with contextlib.suppress(FetchRefused):
+            check_url(url, DEFAULT)
+
+
+@given(st.integers(0, 2**32 - 1))
+def test_integer_spelling_reads_as_the_same_address(value: int) -> None:
+    """Any 32-bit integer host is read as the IPv4 address with that value."""
+    assert parse_ip_literal(str(value)) == ipaddress.IPv4Address(value)

@@ -12,6 +12,7 @@
     gone                410 Gone: the caller disables the feed
     http_4xx, http_5xx  any other error status (429 and 503 carry `retry_after_seconds`)
     malformed           a redirect without Location, or an undecodable compressed body
+    invalid_url         a URL httpx cannot send (control characters, a bad IDNA label)
 
 How redirects are followed: hop by hop, each target checked; `permanent_redirect_to`
 is set only when every hop was 301 or 308 and the final answer was 200 or 304.
@@ -22,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
@@ -101,7 +102,7 @@ def _transport_error(url: str, error: Exception) -> FeedError:
         return FeedError(url, f"timed out ({type(error).__name__})", kind="timeout")
     if isinstance(error, httpx.ConnectError):
         return FeedError(url, f"cannot connect: {error}", kind="connect")
-    if isinstance(error, httpx.UnsupportedProtocol | httpx.InvalidURL):
+    if isinstance(error, httpx.UnsupportedProtocol):
         return FeedError(url, f"invalid URL: {error}", kind="refused")
     return FeedError(url, f"{type(error).__name__}: {error}", kind="network")
 
@@ -209,6 +210,8 @@ async def fetch_feed(
         error = FeedError(request.url, "the request deadline passed", kind="timeout")
     except httpx.HTTPError as caught:
         error = _transport_error(request.url, caught)
+    except (httpx.InvalidURL, ValueError) as caught:  # includes IDNA errors
+        error = FeedError(request.url, f"invalid URL: {caught}", kind="invalid_url")
     return FetchResult(
         url=request.url,
         requested_url=request.url,
@@ -231,10 +234,10 @@ def _host(url: str) -> str:
         return ""
 
 
-async def fetch_many(
-    client: httpx.AsyncClient, requests: Sequence[FetchRequest], limits: FetchLimits
-) -> list[FetchResult]:
-    """Fetch many feeds concurrently under a global and a per-host limit; results in order."""
+def _limited(
+    client: httpx.AsyncClient, limits: FetchLimits
+) -> Callable[[FetchRequest], Awaitable[FetchResult]]:
+    """Return fetch_feed wrapped in a global and a per-host concurrency limit."""
     overall = asyncio.Semaphore(limits.max_concurrency)
     per_host: dict[str, asyncio.Semaphore] = {}
 
@@ -243,4 +246,34 @@ async def fetch_many(
         async with host, overall:
             return await fetch_feed(client, request, limits)
 
+    return one
+
+
+async def fetch_many(
+    client: httpx.AsyncClient, requests: Sequence[FetchRequest], limits: FetchLimits
+) -> list[FetchResult]:
+    """Fetch many feeds concurrently under a global and a per-host limit; results in order."""
+    one = _limited(client, limits)
     return list(await asyncio.gather(*(one(request) for request in requests)))
+
+
+async def fetch_as_completed(
+    client: httpx.AsyncClient, requests: Sequence[FetchRequest], limits: FetchLimits
+) -> AsyncIterator[tuple[int, FetchResult]]:
+    """Yield `(index, result)` as each feed is fetched, so parsing can start at once.
+
+    Same limits as `fetch_many`. Closing the iterator early cancels the fetches left.
+    """
+    one = _limited(client, limits)
+
+    async def indexed(index: int, request: FetchRequest) -> tuple[int, FetchResult]:
+        return index, await one(request)
+
+    tasks = [asyncio.create_task(indexed(i, request)) for i, request in enumerate(requests)]
+    try:
+        for next_done in asyncio.as_completed(tasks):
+            yield await next_done
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
