@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from worker.errors import FetchRefused
+from worker.errors import FeedError, FetchRefused
 from worker.fetch.client import FetchConfig, FetchLimits, build_client
 from worker.fetch.guard import AddressPolicy
 from worker.fetch.http import (
@@ -488,3 +488,32 @@ def test_fetch_as_completed_yields_fast_feeds_first(server: Server) -> None:
     order = run(go())
     assert sorted(index for index, _ in order) == [0, 1, 2, 3]
     assert order[-1][0] == 0 and order[-1][1].body == b"slow"
+
+
+def fetch_and_parse(server: Server, path: str, name: str, content_type: str) -> FeedError:
+    """Serve a file of tests/feeds, fetch and parse it, and return the parse error."""
+    body = (Path(__file__).parent / "feeds" / name).read_bytes()
+    result = fetch(serve(server, path, body=body, Content_Type=content_type))
+    assert result.ok and result.body is not None
+    with pytest.raises(FeedError) as caught:
+        parse_feed(result.body, url=result.url, content_type=result.content_type)
+    return caught.value
+
+
+def test_served_entity_bomb_is_refused_as_hostile(server: Server) -> None:
+    """A billion-laughs feed served over HTTP is refused as hostile_xml, unexpanded."""
+    tracemalloc.start()
+    try:
+        error = fetch_and_parse(server, "/lol.xml", "hostile.xml", "application/rss+xml")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert error.kind == "hostile_xml"
+    assert peak < 16 * 1024 * 1024
+
+
+def test_served_html_page_names_its_feed(server: Server) -> None:
+    """An HTML page served where a feed was expected names the feed it advertises."""
+    error = fetch_and_parse(server, "/section/", "page.html", "text/html; charset=utf-8")
+    assert error.kind == "not_a_feed"
+    assert "https://news.example/section/feed.xml" in error.message
