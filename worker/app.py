@@ -23,6 +23,7 @@ from worker.dedup.decide import Thresholds
 from worker.fetch.client import FetchConfig, FetchLimits
 from worker.fetch.guard import AddressPolicy, Resolver
 from worker.store.db import create_db_engine, session_factory
+from worker.store.leases import new_owner
 from worker.store.near import StoreNearDuplicates
 from worker.watchlists.registry import WatchlistRegistry
 
@@ -48,6 +49,7 @@ class Worker:
     clock: Callable[[], datetime] = utc_now
     resolver: Resolver | None = None
     rng: random.Random = field(default_factory=random.Random)
+    instance_id: str = field(default_factory=new_owner)  # holder name of this process's leases
     _pool: ProcessPoolExecutor | None = field(default=None, repr=False)
 
     def parser_pool(self) -> ProcessPoolExecutor | None:
@@ -95,7 +97,11 @@ def build_worker(
     engine: Engine | None = None,
 ) -> Worker:
     """Wire a worker from settings; optional ports replace the real clock, DNS or env."""
-    engine = engine or create_db_engine(settings.database_url)
+    engine = engine or create_db_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+    )
     policy = address_policy(settings)
     limits = FetchLimits(
         max_bytes=settings.max_response_bytes,

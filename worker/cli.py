@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -64,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_parser("upgrade", help="apply the schema migrations").set_defaults(
         handler=cmd_db_upgrade
     )
+    db.add_parser(
+        "prune", help="delete stories, matches and deliveries older than the retention settings"
+    ).set_defaults(handler=cmd_db_prune)
 
     seeds = commands.add_parser("seeds", help="seed corpus commands").add_subparsers(
         metavar="COMMAND"
@@ -92,8 +96,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     """`wirewatch run [--once]`."""
+    from worker.ops.single import single_writer
+
+    with single_writer(settings.database_url):
+        return _run(args, settings)
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
     from worker import pipeline
     from worker.app import build_worker
+    from worker.log import redact_watchlists
     from worker.schedule import Service
     from worker.store.db import upgrade
 
@@ -102,6 +114,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         upgrade(worker.engine)
         _import_seeds(worker)
         result = worker.registry.refresh()
+        redact_watchlists(worker.registry.watchlists)
         for error in result.errors:
             log.error("watchlist invalid: %s", error)
         if args.once:
@@ -122,7 +135,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
                 )
             )
             return 0
-        Service(worker).start()
+        if not Service(worker).start():
+            logging.shutdown()
+            os._exit(1)  # in-flight work overran the shutdown timeout: do not wait for it
         return 0
     finally:
         worker.close()
@@ -138,8 +153,22 @@ def _import_seeds(worker: object) -> None:
     if not directory.is_dir():
         log.warning("no seeds folder", extra={"path": str(directory)})
         return
-    with worker.sessions.begin() as session:
-        result = import_seeds(session, iter_seed_files(directory), worker.near, worker.clock())
+    from datetime import timedelta
+
+    from worker.store import leases
+
+    with worker.sessions.begin() as session:  # replicas starting together import once
+        if not leases.claim(
+            session, "seeds", worker.instance_id, timedelta(minutes=10), worker.clock()
+        ):
+            log.info("another replica is importing the seeds")
+            return
+    try:
+        with worker.sessions.begin() as session:
+            result = import_seeds(session, iter_seed_files(directory), worker.near, worker.clock())
+    finally:
+        with worker.sessions.begin() as session:
+            leases.release(session, "seeds", worker.instance_id)
     log.info(
         "seeds imported",
         extra={"added": result.added, "updated": result.updated, "unchanged": result.unchanged},
@@ -156,6 +185,23 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         engine.dispose()
     print("database schema is up to date")
+    return 0
+
+
+def cmd_db_prune(args: argparse.Namespace, settings: Settings) -> int:
+    """`wirewatch db prune`."""
+    from worker.app import build_worker
+    from worker.schedule import retention_policy
+    from worker.store.db import upgrade
+    from worker.store.retention import prune
+
+    worker = build_worker(settings)
+    try:
+        upgrade(worker.engine)
+        report = prune(worker.sessions, worker.clock(), retention_policy(worker))
+    finally:
+        worker.close()
+    print("pruned: " + ", ".join(f"{n} {table}" for table, n in report.as_dict().items()))
     return 0
 
 

@@ -96,6 +96,28 @@ class Settings(BaseSettings):
     send_empty_digests: bool = Field(
         False, description="Send a 'nothing new' message when a digest period has no stories."
     )
+    tick_seconds: float = Field(
+        30.0, gt=0, description="How often the service looks for due feeds and deliveries."
+    )
+    db_pool_size: int = Field(5, ge=1, description="PostgreSQL connections kept in the pool.")
+    db_max_overflow: int = Field(
+        5, ge=0, description="PostgreSQL connections opened beyond the pool when busy."
+    )
+    health_port: int = Field(
+        0, ge=0, le=65535, description="Port of /healthz, /readyz and /metrics (0: off)."
+    )
+    shutdown_timeout_seconds: float = Field(
+        30.0, ge=0, description="On SIGTERM, how long in-flight polls and deliveries may finish."
+    )
+    retain_stories_days: int = Field(
+        90, ge=1, description="Stories older than this are pruned (never seeds or queued ones)."
+    )
+    retain_matches_days: int = Field(
+        90, ge=1, description="Digested or backlog matches older than this are pruned."
+    )
+    retain_deliveries_days: int = Field(
+        30, ge=1, description="Finished deliveries (and their digests) older than this are pruned."
+    )
 
     @field_validator("allow_hosts", mode="before")
     @classmethod

@@ -10,16 +10,44 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from worker.models import Watchlist
 
 _SECRETS: set[str] = set()
+TOKEN_LENGTH = 16
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
 
 def redact(*values: str | None) -> None:
     """Never print these strings (webhook URLs and secrets) in a log line."""
     _SECRETS.update(value for value in values if value and len(value) >= 8)
+
+
+def redact_url(url: str) -> None:
+    """Never print a webhook URL, nor its path, query or password (where tokens live)."""
+    redact(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return
+    redact(parts.password, parts.query)
+    if parts.path:
+        redact(parts.path + (f"?{parts.query}" if parts.query else ""))
+        # a long path segment is a token (Slack, Discord, Teams); short ones are plain words
+        redact(*(segment for segment in parts.path.split("/") if len(segment) >= TOKEN_LENGTH))
+
+
+def redact_watchlists(watchlists: Iterable[Watchlist]) -> None:
+    """Register every webhook URL and signing secret of these watchlists with `redact`."""
+    for watchlist in watchlists:
+        for hook in watchlist.webhooks:
+            redact_url(hook.url)
+            redact(hook.secret, *hook.secrets_previous)
 
 
 def scrub(text: str) -> str:

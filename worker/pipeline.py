@@ -34,6 +34,7 @@ from worker.fetch.http import FetchRequest, FetchResult, fetch_many
 from worker.fetch.politeness import next_poll_at
 from worker.ingest import StoredStory, ingest_entries
 from worker.models import Document, ParsedFeed, Watchlist
+from worker.ops import metrics
 from worker.parse import parse_feed
 from worker.store import feeds as feed_repo
 from worker.store import outbox
@@ -88,10 +89,16 @@ def poll_feeds(worker: Worker) -> PollReport:
     urls = feed_urls(worker.registry.watchlists)
     with worker.sessions.begin() as session:
         feed_repo.ensure_feeds(session, urls)
-        due = feed_repo.due_feeds(session, urls, now)
+    with worker.sessions.begin() as session:  # committed at once: other replicas skip these
+        due = feed_repo.claim_due_feeds(session, urls, now, worker.instance_id, feed_lease(worker))
     if not due:
         return report
-    polled = asyncio.run(_fetch_and_parse(worker, due))
+    try:
+        polled = asyncio.run(_fetch_and_parse(worker, due))
+    except BaseException:
+        with worker.sessions.begin() as session:
+            feed_repo.release_feeds(session, [state.id for state in due], worker.instance_id)
+        raise
     for state, (result, parsed) in zip(due, polled, strict=True):
         report.feeds += 1
         try:
@@ -100,7 +107,21 @@ def poll_feeds(worker: Worker) -> PollReport:
             log.exception("feed poll failed", extra={"feed": state.url})
             report.failed += 1
             report.errors.append(f"{state.url}: {type(exc).__name__}")
+            with worker.sessions.begin() as session:
+                feed_repo.release_feeds(session, [state.id], worker.instance_id)
+    metrics.stories(
+        new=report.stories_new, duplicate=report.stories_duplicate, matched=report.matches_queued
+    )
     return report
+
+
+def feed_lease(worker: Worker) -> timedelta:
+    """How long a replica holds the feeds it polls: a poll interval, and at least 2 deadlines.
+
+    A replica that dies mid-poll thus never causes a second poll within one interval.
+    """
+    deadline = timedelta(seconds=2 * worker.settings.request_timeout_seconds + 30)
+    return max(worker.poll_interval, deadline)
 
 
 Parsed = ParsedFeed | FeedError | None
@@ -151,6 +172,7 @@ def _handle_result(
     worker: Worker, state: FeedState, result: FetchResult, parsed: Parsed, report: PollReport
 ) -> None:
     now = worker.clock()
+    metrics.feed_polled(result.status)
     if result.error is not None:
         _record_failure(worker, state, result, result.error, now, report)
         return
@@ -190,6 +212,7 @@ def _handle_result(
         "feed polled",
         extra={
             "feed": state.url,
+            "feed_id": state.id,
             "status": result.status,
             "new": len(fresh),
             "duration_ms": round(result.elapsed_ms, 1),
@@ -208,6 +231,7 @@ def _record_failure(
 ) -> None:
     report.failed += 1
     report.errors.append(f"{state.url}: {error.kind}")
+    metrics.fetch_error(error.kind)
     when = next_poll_at(
         now,
         worker.poll_interval,
@@ -228,7 +252,14 @@ def _record_failure(
         )
     log.warning(
         "feed failed",
-        extra={"feed": state.url, "kind": error.kind, "error": error.message[:300]},
+        extra={
+            "feed": state.url,
+            "feed_id": state.id,
+            "kind": error.kind,
+            "status": result.status,
+            "duration_ms": round(result.elapsed_ms, 1),
+            "error": error.message[:300],
+        },
     )
 
 

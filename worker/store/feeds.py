@@ -1,4 +1,11 @@
-"""Repository functions for feeds: which are due, and what each poll found."""
+"""Repository functions for feeds: which are due, who polls them, and what each poll found.
+
+Replicas share the feeds through a lease on each row: `claim_due_feeds` picks the due,
+unleased feeds with `SELECT ... FOR UPDATE SKIP LOCKED` (PostgreSQL; SQLite has one
+writer and ignores it) and stamps `lease_owner`/`lease_until` in the same transaction;
+`record_success`/`record_failure` clear the lease with the outcome. A replica that dies
+mid-poll leaves a lease that expires, and the feed is due again for the others.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from worker.store.tables import Feed
@@ -32,9 +40,15 @@ def ensure_feeds(session: Session, urls: Iterable[str]) -> None:
     if not wanted:
         return
     known = set(session.scalars(select(Feed.url).where(Feed.url.in_(wanted))))
-    for url in sorted(wanted - known):
-        session.add(Feed(url=url, consecutive_failures=0, disabled=False, failure_reported=False))
-    session.flush()
+    missing = sorted(wanted - known)
+    if not missing:
+        return
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    rows = [
+        {"url": url, "consecutive_failures": 0, "disabled": False, "failure_reported": False}
+        for url in missing
+    ]  # another replica may insert the same URL at the same moment: ignore the conflict
+    session.execute(dialect.insert(Feed).values(rows).on_conflict_do_nothing())
 
 
 def due_feeds(session: Session, urls: Iterable[str], now: datetime) -> list[FeedState]:
@@ -46,6 +60,39 @@ def due_feeds(session: Session, urls: Iterable[str], now: datetime) -> list[Feed
         .order_by(Feed.id)
     )
     return [to_state(feed) for feed in rows]
+
+
+def claim_due_feeds(
+    session: Session, urls: Iterable[str], now: datetime, owner: str, ttl: timedelta
+) -> list[FeedState]:
+    """Lease to `owner` until `now + ttl` the feeds among `urls` that are due and unleased."""
+    rows = list(
+        session.scalars(
+            select(Feed)
+            .where(Feed.url.in_(set(urls)), Feed.disabled.is_(False))
+            .where(or_(Feed.next_poll_at.is_(None), Feed.next_poll_at <= now))
+            .where(or_(Feed.lease_until.is_(None), Feed.lease_until <= now))
+            .order_by(Feed.id)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    for feed in rows:
+        feed.lease_owner = owner
+        feed.lease_until = now + ttl
+    session.flush()
+    return [to_state(feed) for feed in rows]
+
+
+def release_feeds(session: Session, feed_ids: Iterable[int], owner: str) -> None:
+    """Clear `owner`'s lease on these feeds (a poll that broke off), so they are due again."""
+    ids = list(feed_ids)
+    if ids:
+        session.execute(
+            update(Feed)
+            .where(Feed.id.in_(ids), Feed.lease_owner == owner)
+            .values(lease_owner=None, lease_until=None)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def to_state(feed: Feed) -> FeedState:
@@ -89,6 +136,8 @@ def record_success(
     feed.failing_since = None
     feed.failure_reported = False
     feed.next_poll_at = next_poll_at
+    feed.lease_owner = None
+    feed.lease_until = None
     if new_url and new_url != feed.url:
         taken = session.scalar(select(Feed.id).where(Feed.url == new_url))
         if taken is None:
@@ -116,6 +165,8 @@ def record_failure(
     feed.consecutive_failures += 1
     feed.failing_since = feed.failing_since or now
     feed.next_poll_at = next_poll_at
+    feed.lease_owner = None
+    feed.lease_until = None
     if disable:
         feed.disabled = True
         feed.disabled_reason = f"{kind}: {message}"[:1000]

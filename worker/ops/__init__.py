@@ -1,0 +1,1 @@
+"""Running wirewatch in production: health endpoints, metrics, the single-writer lock."""
