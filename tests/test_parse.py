@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import pickle
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 
 import pytest
 from hypothesis import given, settings
@@ -184,3 +187,31 @@ def test_any_bytes_give_a_feed_or_a_feed_error(body: bytes) -> None:
         assert error.kind in {"malformed", "not_a_feed", "hostile_xml"}
     else:
         assert isinstance(result, ParsedFeed)
+
+
+def test_parse_runs_in_a_process_pool() -> None:
+    """parse_feed runs in a worker process and its result comes back whole."""
+    body = (FEEDS / "rss2.xml").read_bytes()
+    with ProcessPoolExecutor(1) as pool:
+        feed = pool.submit(partial(parse_feed, body, url="https://news.example/feed")).result()
+    assert feed == parse_feed(body, url="https://news.example/feed")
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.text(max_size=60), st.text(max_size=200)), max_size=8))
+def test_any_item_text_round_trips_as_plain_text(items: list[tuple[str, str]]) -> None:
+    """Whatever text the items carry, every item comes back, titles single-spaced."""
+    xml_safe = [
+        ("".join(c for c in title if c.isprintable()), "".join(c for c in text if c.isprintable()))
+        for title, text in items
+    ]
+    body = "".join(
+        f"<item><title>{escape(title)}</title><description>{escape(text)}</description>"
+        f"<guid>g{i}</guid></item>"
+        for i, (title, text) in enumerate(xml_safe)
+    )
+    rss = '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>'
+    feed = parse_feed(f"{rss}{body}</channel></rss>".encode(), url="https://x.example/")
+    assert [entry.guid for entry in feed.entries] == [f"g{i}" for i in range(len(items))]
+    for entry in feed.entries:
+        assert entry.title == " ".join(entry.title.split())
