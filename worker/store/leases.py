@@ -48,12 +48,13 @@ def claim(session: Session, name: str, owner: str, ttl: timedelta, now: datetime
     if _rowcount(taken):
         return True
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    inserted = session.execute(
+    inserted = session.scalar(
         dialect.insert(Lease)
         .values(name=name, owner=owner, expires_at=until)
         .on_conflict_do_nothing(index_elements=["name"])
+        .returning(Lease.name)
     )
-    return bool(_rowcount(inserted))
+    return inserted is not None
 
 
 def release(session: Session, name: str, owner: str) -> bool:
