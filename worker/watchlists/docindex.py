@@ -1,15 +1,18 @@
 """The words of one document, indexed once so that every watchlist can look them up.
 
-Each field (title, summary) is folded (see `textfold`) and split into words; a
-word is found by its stem through a dict, so a term costs a lookup, not a scan. Spans map
-back to the original text for snippets.
+Each field (title, summary) is folded (see `textfold`) and split into words with one
+regular expression; case-folding and stemming work on the whole list at once. What the
+matcher needs only for the watchlists it evaluates (spans for snippets, the map back to
+the original text) is computed on first use, so a story no watchlist wants costs little.
 """
 
 from __future__ import annotations
 
+import re
+
 from worker.models import Document
 from worker.watchlists.query import Term
-from worker.watchlists.textfold import clean_word, fold_with_offsets, stem, word_spans
+from worker.watchlists.textfold import STEMS, WORD_RE, clean_word, fold, fold_with_offsets
 
 SNIPPET_CHARS = 120
 Span = tuple[int, int]  # word indexes: start inclusive, end exclusive
@@ -18,34 +21,41 @@ Span = tuple[int, int]  # word indexes: start inclusive, end exclusive
 class FieldIndex:
     """The words of one field: cased forms, case-folded forms, stems and where they are."""
 
-    __slots__ = ("_offsets", "cased", "lowers", "matches", "positions", "stems", "text")
+    __slots__ = ("_matches", "_offsets", "cased", "lowers", "stems", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
-        folded, self._offsets = fold_with_offsets(text)
-        self.matches = word_spans(folded)
-        cased = [clean_word(m.group()) for m in self.matches]
-        lowers = [word.lower() for word in cased]
-        stems = [stem(word) for word in lowers]
-        positions: dict[str, list[int]] = {}
-        for index, word_stem in enumerate(stems):
-            positions.setdefault(word_stem, []).append(index)
-        self.cased = cased
-        self.lowers = lowers
-        self.stems = stems
-        self.positions = positions
+        raws: list[str] = WORD_RE.findall(fold(text))
+        joined = "\n".join(raws)
+        if "." in joined or "'" in joined:
+            raws = [clean_word(raw) for raw in raws]
+            joined = "\n".join(raws)
+        self.cased = raws
+        self.lowers = joined.casefold().split("\n") if raws else []
+        self.stems = list(map(STEMS.__getitem__, self.lowers))
+        self._matches: list[re.Match[str]] | None = None
+        self._offsets: list[int] | None = None
+
+    def occurrences(self, word_stem: str) -> list[int]:
+        """Where a stem occurs (word indexes), found by C-level list scans."""
+        stems, found, index = self.stems, [], -1
+        try:
+            while True:
+                index = stems.index(word_stem, index + 1)
+                found.append(index)
+        except ValueError:
+            return found
 
     def term_spans(self, term: Term) -> list[Span]:
         """Where `term` occurs, as word spans."""
         stems, cased, size = term.stems, term.cased, len(term.stems)
         if term.prefix and size == 1:
-            prefix = stems[0]
             if cased is not None:
                 return [(i, i + 1) for i, w in enumerate(self.cased) if w.startswith(cased[0])]
-            return [(i, i + 1) for i, w in enumerate(self.lowers) if w.startswith(prefix)]
+            return [(i, i + 1) for i, w in enumerate(self.lowers) if w.startswith(stems[0])]
         spans = []
         last = size - 1
-        for start in self.positions.get(stems[0], ()):
+        for start in self.occurrences(stems[0]):
             if start + size > len(self.stems):
                 break
             if all(self._word_is(term, start + k, k, k == last) for k in range(size)):
@@ -61,13 +71,19 @@ class FieldIndex:
             return self.cased[index] == term.cased[k]
         return self.stems[index] == term.stems[k]
 
-    def _original(self, folded_index: int) -> int:
-        return folded_index if self._offsets is None else self._offsets[folded_index]
+    def _char_range(self, span: Span) -> tuple[int, int]:
+        if self._matches is None:
+            folded, self._offsets = fold_with_offsets(self.text)
+            self._matches = list(WORD_RE.finditer(folded))
+        start = self._matches[span[0]].start()
+        end = self._matches[span[1] - 1].end()
+        if self._offsets is None:
+            return start, end
+        return self._offsets[start], self._offsets[end - 1] + 1
 
     def snippet(self, span: Span) -> str:
         """About 120 characters of the original text around `span`, the words in `**`."""
-        start = self._original(self.matches[span[0]].start())
-        end = self._original(self.matches[span[1] - 1].end() - 1) + 1
+        start, end = self._char_range(span)
         room = max(SNIPPET_CHARS - (end - start), 20) // 2
         left_edge, right_edge = max(0, start - room), min(len(self.text), end + room)
         left = self.text[left_edge:start]
@@ -84,16 +100,30 @@ class FieldIndex:
 class DocIndex:
     """Every field of a document, with a cache of term lookups shared by all watchlists."""
 
-    __slots__ = ("_cache", "doc", "fields")
+    __slots__ = ("_cache", "_stem_set", "doc", "fields")
 
     def __init__(self, doc: Document) -> None:
         self.doc = doc
         self.fields = {"title": FieldIndex(doc.title), "summary": FieldIndex(doc.summary)}
-        self._cache: dict[tuple[Term, str], list[Span]] = {}
+        self._cache: dict[tuple[int, str], list[Span]] = {}
+        self._stem_set: set[str] | None = None
+
+    @property
+    def stem_set(self) -> set[str]:
+        """Every stem of every field."""
+        if self._stem_set is None:
+            title, summary = self.fields["title"], self.fields["summary"]
+            self._stem_set = set(title.stems).union(summary.stems)
+        return self._stem_set
+
+    def lowers_text(self) -> str:
+        """Every case-folded word, each after a space (for prefix search)."""
+        title, summary = self.fields["title"], self.fields["summary"]
+        return " " + " ".join(title.lowers) + " " + " ".join(summary.lowers)
 
     def spans(self, term: Term, field: str) -> list[Span]:
-        """Where `term` occurs in `field` (cached for this document)."""
-        key = (term, field)
+        """Where `term` occurs in `field` (cached for this document by term identity)."""
+        key = (id(term), field)
         found = self._cache.get(key)
         if found is None:
             found = self._cache[key] = self.fields[field].term_spans(term)

@@ -3,10 +3,9 @@
 How a document is matched:
 
 1. The document's fields are folded and split into words once (`DocIndex`).
-2. Candidates: every positive term of every query has a *trigger*, the stem of its longest
-   word (or a prefix for `tariff*`). One dict lookup per distinct word of the document gives
-   the watchlists that could match; the others are never evaluated. A query can only match
-   when one of its positive terms is present, so this loses nothing.
+2. Candidates: `Gate` (see `gate.py`) finds the watchlists whose required words are all
+   present, with one dict lookup per distinct word and a few set checks per candidate;
+   the others are never evaluated, and no watchlist that could match is left out.
 3. For each candidate in order: feed scope (`feeds`, only when the document names its
    feed), language (`languages`, only when the document declares one), the query, then
    `exclude`, then `min_terms` (distinct positive terms found, an alias counting once).
@@ -20,12 +19,12 @@ from dataclasses import dataclass
 
 from worker.models import Document, Hit, Match, Watchlist
 from worker.watchlists.docindex import DocIndex, Span
+from worker.watchlists.gate import Gate
 from worker.watchlists.query import (
     FIELDS,
     And,
     AnyOf,
     InField,
-    Leaf,
     Near,
     Node,
     Not,
@@ -73,18 +72,6 @@ def compile_watchlist(watchlist: Watchlist) -> Compiled:
 def primary_language(tag: str) -> str:
     """The primary subtag of a language tag, lower case (`en-US` -> `en`)."""
     return tag.replace("_", "-").split("-", 1)[0].strip().lower()
-
-
-def _terms(leaf: Leaf) -> tuple[Term, ...]:
-    return leaf.terms if isinstance(leaf, AnyOf) else (leaf,)
-
-
-def _trigger(term: Term) -> tuple[bool, str]:
-    """(is a prefix, key): the word of the term that is looked up first."""
-    if term.prefix and len(term.stems) == 1:
-        return True, term.stems[0]
-    fixed = term.stems[:-1] if term.prefix else term.stems
-    return False, max(fixed, key=len)
 
 
 def spans(node: Node, index: DocIndex, field: str) -> list[Span]:
@@ -167,17 +154,7 @@ class Matcher:
 
     def __init__(self, compiled: Sequence[Compiled]) -> None:
         self._compiled = tuple(compiled)
-        self._by_stem: dict[str, list[int]] = {}
-        self._by_prefix: dict[str, list[int]] = {}
-        for number, item in enumerate(self._compiled):
-            for leaf, _fields in item.query.leaves:
-                for term in _terms(leaf):
-                    is_prefix, key = _trigger(term)
-                    table = self._by_prefix if is_prefix else self._by_stem
-                    entries = table.setdefault(key, [])
-                    if not entries or entries[-1] != number:
-                        entries.append(number)
-        self._prefix_lengths = sorted({len(key) for key in self._by_prefix})
+        self._gate = Gate([item.query for item in self._compiled])
 
     @classmethod
     def compile(cls, watchlists: Sequence[Watchlist]) -> Matcher:
@@ -189,29 +166,11 @@ class Matcher:
         """The compiled watchlists, in order."""
         return tuple(item.watchlist for item in self._compiled)
 
-    def _candidates(self, index: DocIndex) -> list[int]:
-        by_stem, by_prefix, lengths = self._by_stem, self._by_prefix, self._prefix_lengths
-        found: set[int] = set()
-        for field in index.fields.values():
-            for word_stem in field.positions:
-                numbers = by_stem.get(word_stem)
-                if numbers is not None:
-                    found.update(numbers)
-            if lengths:
-                for word in set(field.lowers):
-                    for length in lengths:
-                        if length > len(word):
-                            break
-                        numbers = by_prefix.get(word[:length])
-                        if numbers is not None:
-                            found.update(numbers)
-        return sorted(found)
-
     def match(self, doc: Document) -> list[Match]:
         """The watchlists that `doc` matches, in watchlist order, with their hits."""
         index = DocIndex(doc)
         out = []
-        for number in self._candidates(index):
+        for number in self._gate.candidates(index):
             compiled = self._compiled[number]
             verdict = evaluate(compiled, index)
             if verdict.matched:

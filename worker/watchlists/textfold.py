@@ -59,7 +59,7 @@ _PUNCT: dict[str, str] = {
 
 # A word: single letters joined by dots (an initialism such as U.S.), or a run of letters
 # and digits, possibly joined by apostrophes.
-_WORD_RE = re.compile(r"[^\W\d_](?:\.[^\W\d_](?![^\W_]))+\.?|[^\W_]+(?:'[^\W_]+)*")
+WORD_RE = re.compile(r"[^\W\d_](?:\.[^\W\d_](?![^\W_]))+\.?|[^\W_]+(?:'[^\W_]+)*")
 
 # Words that look like plurals but are not: never stemmed.
 _NOT_PLURAL = frozenset({"news", "series", "species", "always", "perhaps", "whereas", "lens"})
@@ -93,11 +93,18 @@ class _FoldTable(dict[int, str]):
 _TABLE = _FoldTable()
 
 
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+
+
+def _fold_run(match: re.Match[str]) -> str:
+    return match.group().translate(_TABLE)
+
+
 def fold(text: str) -> str:
     """Fold `text` as the module docstring says, keeping case and punctuation."""
     if text.isascii():
         return text
-    return text.translate(_TABLE)
+    return _NON_ASCII.sub(_fold_run, text)
 
 
 def fold_with_offsets(text: str) -> tuple[str, list[int] | None]:
@@ -136,6 +143,19 @@ def stem(word: str) -> str:
     return word[:-1]
 
 
+class _StemTable(dict[str, str]):
+    """`stem` as a mapping, so that a list of words is stemmed by one `map` call."""
+
+    def __missing__(self, word: str) -> str:
+        stemmed = stem(word)
+        if len(self) < 200_000:
+            self[word] = stemmed
+        return stemmed
+
+
+STEMS = _StemTable()
+
+
 def clean_word(raw: str) -> str:
     """Drop the dots of an initialism, a possessive `'s`, and apostrophes inside a word."""
     if "." in raw:
@@ -161,7 +181,7 @@ class Word:
 def words(text: str) -> list[Word]:
     """Split already folded `text` into words (spans index into `text`)."""
     out = []
-    for match in _WORD_RE.finditer(text):
+    for match in WORD_RE.finditer(text):
         cased = clean_word(match.group())
         if not cased:
             continue
@@ -172,7 +192,7 @@ def words(text: str) -> list[Word]:
 
 def word_spans(text: str) -> list[re.Match[str]]:
     """The raw word matches of already folded `text`, for callers that need speed."""
-    return list(_WORD_RE.finditer(text))
+    return list(WORD_RE.finditer(text))
 
 
 def normalize(text: str) -> str:
