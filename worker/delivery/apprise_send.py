@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +42,9 @@ class AppriseResult:
 
 def _load() -> Any:
     try:
-        import apprise  # optional dependency, imported when first used
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import apprise  # optional dependency, imported when first used
     except ImportError:
         return None
     return apprise
@@ -64,7 +67,10 @@ async def send_apprise(
         title, text = str(message.get("title", "")), str(message["body"])
     except (ValueError, KeyError, AttributeError):
         return AppriseResult(False, "invalid_url", "the apprise message is not title+body JSON")
-    plugin = apprise.Apprise.instantiate(url)
+    with warnings.catch_warnings():
+        # Apprise loads its plugins on first use; some import modules Python deprecates.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        plugin = apprise.Apprise.instantiate(url)
     if plugin is None:
         return AppriseResult(False, "invalid_url", "Apprise does not know this URL's scheme")
     scheme = url.split("://", 1)[0].lower()
