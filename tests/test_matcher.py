@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from worker.errors import QuerySyntaxError
 from worker.models import Document, Watchlist
 from worker.watchlists import Matcher, explain, load_watchlists
+from worker.watchlists.docindex import DocIndex
+from worker.watchlists.matcher import compile_watchlist, evaluate
 
 REPO = Path(__file__).resolve().parent.parent
 US_STEEL = ("=U.S. Steel", "=US Steel", "United States Steel", "=USS")
@@ -124,3 +130,26 @@ def test_shipped_watchlists_match_the_real_story_titles() -> None:
     tariffs = "Fact Sheet: President Donald J. Trump Restores Section 232 Tariffs"
     assert names(matcher, tariffs, "Tariffs on steel and aluminum imports.") == ["tariffs"]
     assert names(matcher, "U.S. steel tariffs", "") == ["tariffs"]
+
+
+VOCAB = ["steel", "steels", "Steel", "U.S.", "tariff", "tariffs", "tarif*", "Japan", "deal"]
+PIECES = st.sampled_from(
+    [*VOCAB, "AND", "OR", "NOT", "NEAR/1", "(", ")", '"', "-", "=", "title:", "us_steel"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(PIECES, min_size=1, max_size=12).map(" ".join),
+    st.lists(st.sampled_from([*VOCAB[:6], "Japan", "deal", "the", "U.S. Steel"]), max_size=12),
+    st.lists(st.sampled_from([*VOCAB[:6], "Japan", "deal", "the"]), max_size=12),
+)
+def test_gate_never_drops_a_match(query: str, title: list[str], summary: list[str]) -> None:
+    """Matching through the candidate gate gives the same answer as evaluating every query."""
+    try:
+        item = compile_watchlist(watchlist("w", query))
+    except QuerySyntaxError:
+        return
+    doc = Document(" ".join(title), " ".join(summary))
+    expected = evaluate(item, DocIndex(doc)).matched
+    assert bool(Matcher([item]).match(doc)) is expected

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -248,3 +250,13 @@ def test_parser_never_crashes_on_arbitrary_text(text: str) -> None:
         parse_query(text)
     except QuerySyntaxError as exc:
         assert 0 <= exc.position <= len(text)
+
+
+def test_documented_examples_parse() -> None:
+    """Every query example in the documentation's operator table parses."""
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "watchlists.md").read_text("utf-8")
+    rows = [line for line in doc.splitlines() if line.startswith("| `")]
+    examples = [part for row in rows for part in row.split("|")[1].split("`")[1::2]]
+    assert len(examples) >= 12
+    for example in examples:
+        parse_query(example, dict(ALIASES))
