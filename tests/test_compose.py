@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,37 @@ def test_dockerfile_installs_the_console_script() -> None:
     for path in ("worker", "alembic", "pyproject.toml"):
         assert path in dockerfile
         assert (REPO / Path(path)).exists()
+
+
+def test_worker_runs_two_replicas_with_a_readiness_check() -> None:
+    """Compose runs two workers, each checked by a GET of its /readyz endpoint."""
+    worker = COMPOSE["services"]["worker"]
+    assert worker["deploy"]["replicas"] == 2
+    port = worker["environment"]["WIREWATCH_HEALTH_PORT"]
+    probe = " ".join(worker["healthcheck"]["test"])
+    assert probe.startswith("CMD python -c")
+    assert f"http://127.0.0.1:{port}/readyz" in probe
+
+
+def test_healthcheck_endpoint_exists() -> None:
+    """The path the healthcheck requests is one the health server answers (not 404)."""
+    from worker.ops.health import HealthServer, Probe
+
+    started = datetime.now(UTC)
+    server = HealthServer(0, lambda: Probe(True, True, started, started), lambda: started,
+                          timedelta(minutes=2), host="127.0.0.1")  # fmt: skip
+    try:
+        status, _, body = server.answer("/readyz")
+        assert status == 200, body
+        assert server.answer("/healthz")[0] == 200
+    finally:
+        server.httpd.server_close()
+
+
+def test_worker_environment_reaches_the_settings() -> None:
+    """Every WIREWATCH_ variable compose sets is a real setting or a webhook placeholder."""
+    from worker.config import Settings
+
+    names = {f"WIREWATCH_{name.upper()}" for name in Settings.model_fields}
+    for key in COMPOSE["services"]["worker"]["environment"]:
+        assert key in names or key in {"WIREWATCH_WEBHOOK_URL", "WIREWATCH_WEBHOOK_SECRET"}, key
