@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Engine, Insert, create_engine, insert, select
 from worker.dedup.decide import DedupDecision, DocRef
 from worker.dedup.fingerprint import check_near, fingerprint
 from worker.dedup.memory_index import MemoryShingleIndex, ShingleIndex
-from worker.dedup.sql_index import SqlShingleIndex
+from worker.dedup.sql_index import SqlShingleIndex, add_shingles, check_near_in
 from worker.errors import StoreError
 from worker.store.db import create_db_engine, upgrade
 from worker.store.tables import Feed, SeedDocument, Story
@@ -240,3 +240,29 @@ def test_sql_errors_become_store_errors(tmp_path: Path) -> None:
             SqlShingleIndex(bare).overlaps(fingerprint("a b c d e", "f g h i j").shingles)
     finally:
         bare.dispose()
+
+
+def test_check_inside_a_transaction_sees_uncommitted_rows(engine: Engine) -> None:
+    """A story stored earlier in the same transaction already drops its copy."""
+    title, body = _read(NEWS / "tariffs_akazawa.txt")
+    print_ = fingerprint(title, body)
+    with engine.begin() as conn:
+        feed_id = _insert(conn, insert(Feed).values(url="https://x.test/t"))
+        story_id = _insert(
+            conn,
+            insert(Story).values(
+                feed_id=feed_id,
+                guid="g1",
+                title=title,
+                summary=body,
+                published_at=NOW,
+                first_seen_at=NOW,
+                content_hash=print_.content_hash,
+            ),
+        )
+        assert check_near_in(conn, print_).kind == "new"
+        add_shingles(conn, DocRef("story", story_id), print_.shingles)
+        copy = fingerprint("Akazawa to Washington", body)
+        verdict = check_near_in(conn, copy, since=NOW - timedelta(days=1))
+    assert verdict.kind == "duplicate"
+    assert verdict.other == DocRef("story", story_id)

@@ -44,13 +44,22 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import SQLAlchemyError
 
-from worker.dedup.decide import MIN_SHARED_RELATED, Candidate, DocRef
+from worker.dedup.decide import (
+    DEFAULT_THRESHOLDS,
+    MIN_SHARED_RELATED,
+    Candidate,
+    DedupDecision,
+    DocRef,
+    Thresholds,
+    decide_near,
+)
+from worker.dedup.fingerprint import Fingerprint
 from worker.dedup.memory_index import MAX_POSTINGS
 from worker.errors import StoreError
 from worker.store.tables import SeedDocument, Shingle, Story
 from worker.store.types import UTCDateTime
 
-__all__ = ["SqlShingleIndex", "add_shingles", "find_overlaps", "remove_shingles"]
+__all__ = ["SqlShingleIndex", "add_shingles", "check_near_in", "find_overlaps", "remove_shingles"]
 
 _SHINGLES = cast(Table, Shingle.__table__)
 _SEEDS = cast(Table, SeedDocument.__table__)
@@ -151,6 +160,22 @@ def find_overlaps(
     ]
     found.sort(key=lambda c: (-c.shared, c.ref))
     return found
+
+
+def check_near_in(
+    conn: Connection,
+    print_: Fingerprint,
+    since: datetime | None = None,
+    limits: Thresholds = DEFAULT_THRESHOLDS,
+    max_postings: int = MAX_POSTINGS,
+) -> DedupDecision:
+    """The near-duplicate verdict for `print_`, inside the caller's transaction.
+
+    Call it before `add_shingles` for the same story, or the story finds itself.
+    """
+    least = max(1, min(limits.min_shared, limits.min_shared_related))
+    candidates = find_overlaps(conn, print_.shingles, since, least, max_postings)
+    return decide_near(print_.size, candidates, limits)
 
 
 class SqlShingleIndex:
