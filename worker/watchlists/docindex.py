@@ -126,5 +126,10 @@ class DocIndex:
         key = (id(term), field)
         found = self._cache.get(key)
         if found is None:
-            found = self._cache[key] = self.fields[field].term_spans(term)
+            fixed_first = len(term.stems) > 1 or not term.prefix
+            if fixed_first and term.stems[0] not in self.stem_set:
+                found = []
+            else:
+                found = self.fields[field].term_spans(term)
+            self._cache[key] = found
         return found

@@ -58,8 +58,11 @@ _PUNCT: dict[str, str] = {
 }
 
 # A word: single letters joined by dots (an initialism such as U.S.), or a run of letters
-# and digits, possibly joined by apostrophes.
-WORD_RE = re.compile(r"[^\W\d_](?:\.[^\W\d_](?![^\W_]))+\.?|[^\W_]+(?:'[^\W_]+)*")
+# and digits, possibly joined by apostrophes. The lookahead only makes the common case fast.
+WORD_RE = re.compile(
+    r"(?=[^\W\d_]\.[^\W\d_])[^\W\d_](?:\.[^\W\d_](?![^\W_]))+\.?"
+    r"|[^\W_]+(?:'[^\W_]+)*"
+)
 
 # Words that look like plurals but are not: never stemmed.
 _NOT_PLURAL = frozenset({"news", "series", "species", "always", "perhaps", "whereas", "lens"})
