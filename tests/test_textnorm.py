@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from worker.watchlists.textfold import fold, fold_with_offsets, normalize, stem, words
+from worker.textnorm import fold, fold_with_offsets, normalize, stem, words
 
 
 @pytest.mark.parametrize(
