@@ -170,6 +170,7 @@ def test_case_ids_are_unique() -> None:
         ("title:", 6),
         ("title:summary:x", 6),
         ("()", 1),
+        ("steel us_stel", 6),
     ],
     ids=[
         "empty",
@@ -193,6 +194,7 @@ def test_case_ids_are_unique() -> None:
         "field-without-term",
         "field-in-field",
         "empty-parens",
+        "unknown-alias",
     ],
 )
 def test_syntax_error_points_at_the_problem(query: str, position: int) -> None:

@@ -10,7 +10,8 @@ Grammar (operators are upper case; lower-case `and`, `or`, `not`, `near` are wor
     primary  := "(" query ")" | field ":" primary | ["="] word ["*"] | ["="] '"' phrase '"'
     field    := "title" | "summary"
 
-A word that is the key of an alias (`us_steel`) stands for an OR of the alias's phrases.
+A word that is the key of an alias (`us_steel`) stands for an OR of the alias's phrases;
+a word shaped like a key (with an underscore) that is not a known alias is an error.
 `=` before a word or phrase makes it case-sensitive and turns stemming off for it (`=USS`);
 an alias phrase written with a leading `=` is case-sensitive too. A trailing `*` makes the
 last word a prefix (`tariff*`). Precedence, tightest first: NEAR, NOT, AND, OR. A query must
@@ -20,6 +21,7 @@ be able to match on a positive term: `NOT steel` alone is refused. Errors are
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -31,6 +33,9 @@ DEFAULT_NEAR = 5
 MAX_DEPTH = 64
 MAX_LENGTH = 10_000
 MIN_PREFIX = 2
+# A bare word shaped like an alias key (letters, digits and an underscore): if it is not a
+# known alias it is almost certainly a typo, so it is an error rather than a plain word.
+_ALIAS_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +302,9 @@ class _Parser:
                 return alias_term(tok.text, self.aliases[tok.text])
             except ValueError as exc:
                 raise self.fail(f"alias {tok.text}: a phrase {exc}", tok) from None
+        if tok.kind == "WORD" and not case and _ALIAS_LIKE.match(tok.text):
+            known = ", ".join(sorted(self.aliases)) or "none defined"
+            raise self.fail(f"unknown alias {tok.text} (aliases: {known})", tok)
         if tok.kind in ("WORD", "PHRASE"):
             text = f'"{tok.text}"' if tok.kind == "PHRASE" else tok.text
             try:
