@@ -96,8 +96,7 @@ def poll_feeds(worker: Worker) -> PollReport:
     try:
         polled = asyncio.run(_fetch_and_parse(worker, due))
     except BaseException:
-        with worker.sessions.begin() as session:
-            feed_repo.release_feeds(session, [state.id for state in due], worker.instance_id)
+        _release(worker, [state.id for state in due])
         raise
     for state, (result, parsed) in zip(due, polled, strict=True):
         report.feeds += 1
@@ -107,12 +106,20 @@ def poll_feeds(worker: Worker) -> PollReport:
             log.exception("feed poll failed", extra={"feed": state.url})
             report.failed += 1
             report.errors.append(f"{state.url}: {type(exc).__name__}")
-            with worker.sessions.begin() as session:
-                feed_repo.release_feeds(session, [state.id], worker.instance_id)
+            _release(worker, [state.id])
     metrics.stories(
         new=report.stories_new, duplicate=report.stories_duplicate, matched=report.matches_queued
     )
     return report
+
+
+def _release(worker: Worker, feed_ids: list[int]) -> None:
+    """Give back the leases of feeds whose poll broke off (best effort: they also expire)."""
+    try:
+        with worker.sessions.begin() as session:
+            feed_repo.release_feeds(session, feed_ids, worker.instance_id)
+    except Exception:
+        log.warning("could not release feed leases; they will expire", exc_info=True)
 
 
 def feed_lease(worker: Worker) -> timedelta:

@@ -34,8 +34,9 @@ POLL_SECONDS = 10
 class ChangingFeeds:
     """Feeds that publish a new matching story on every request, and log when each was asked."""
 
-    def __init__(self, server: LocalServer, count: int, fail_every: int = 0) -> None:
+    def __init__(self, server: LocalServer, count: int) -> None:
         self.server = server
+        self.frozen = False  # True: serve what was published, publish nothing new
         self.polls: dict[str, list[float]] = {}
         self.published: set[str] = set()
         self._items: dict[str, list[Item]] = {}
@@ -51,6 +52,8 @@ class ChangingFeeds:
         path = request.path.split("?")[0]
         with self._lock:
             self.polls[path].append(time.monotonic())
+            if self.frozen:
+                return Response(rss(f"Feed {path}", self._items[path]))
             n = next(self._counter)
             words = " ".join(uuid.uuid4().hex[:8] for _ in range(30))
             guid = f"{path}#{n}"
@@ -59,7 +62,7 @@ class ChangingFeeds:
             when = datetime.now(UTC) - timedelta(minutes=1)
             item = Item(guid, title, f"https://news.example/{n}", summary, when)
             self._items[path] = [item, *self._items[path]][:20]
-            self.published.add(guid)
+            self.published.add(item.link)
             body = rss(f"Feed {path}", self._items[path])
         return Response(body, headers={"content-type": "application/rss+xml"})
 
