@@ -116,11 +116,6 @@ class DocIndex:
             self._stem_set = set(title.stems).union(summary.stems)
         return self._stem_set
 
-    def lowers_text(self) -> str:
-        """Every case-folded word, each after a space (for prefix search)."""
-        title, summary = self.fields["title"], self.fields["summary"]
-        return " " + " ".join(title.lowers) + " " + " ".join(summary.lowers)
-
     def spans(self, term: Term, field: str) -> list[Span]:
         """Where `term` occurs in `field` (cached for this document by term identity)."""
         key = (id(term), field)

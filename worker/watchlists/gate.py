@@ -1,17 +1,20 @@
-"""Which watchlists could match a document, found without evaluating their queries.
+"""Which watchlists could match a document, found without splitting it into words.
 
 Every query is reduced to *requirements*: a list of clauses, all of which must hold, where
 a clause holds when at least one of its keys is in the document. A key is a word stem
 (`steel`) or a prefix (`*tariff`). `A AND B` needs the clauses of both; a phrase needs each
 of its words; `A OR B` needs one clause made of a clause of each side; `NOT` needs nothing.
-Because a query must contain a positive term, it always has at least one clause.
 
-One clause per watchlist, the one most likely to be rare (its keys used by the fewest
-terms of the whole set, longer words first, stop words last), goes in a table from key to
-watchlists. A document looks up its stems in that table (and its words in one
-Aho-Corasick automaton of the prefixes), then checks the other clauses of each candidate
-against its set of stems: a few set lookups. Only the watchlists that pass are evaluated.
-The gate never drops a watchlist that could match.
+A key is looked for by its *root*, the part every word with that stem contains (`compan`
+for `company`, which covers `companies`). One Aho-Corasick automaton of all roots runs over
+the document, folded and case-folded without dots and apostrophes (`gate_text`), and says
+which keys may be present: a superset, as `steel` is also found inside `steely`. Keys too
+short or too common to look for (stop words, roots under three letters) are taken as
+present. One clause per watchlist, the one least likely to hold by chance (keys used by the
+fewest terms of the set, longer words first), indexes the watchlist; the candidates found
+through it are then checked against all their clauses with set operations. Only the
+watchlists that pass are evaluated, on a document split into words only then. Because the
+keys found are a superset, the gate never drops a watchlist that could match.
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ from collections.abc import Sequence
 
 import ahocorasick
 
-from worker.watchlists.docindex import DocIndex
+from worker.models import Document
 from worker.watchlists.query import And, AnyOf, InField, Near, Node, Or, Query, Term
+from worker.watchlists.textfold import fold
 
 Clause = frozenset[str]
+MIN_ROOT = 3
 
 STOP_WORDS = frozenset(
     [
@@ -124,6 +129,28 @@ def requirements(node: Node, weights: _Weights) -> list[Clause]:
     return []
 
 
+def _root(key: str) -> str:
+    """The part of a key that every word with that stem (or prefix) contains."""
+    if key.startswith("*"):
+        return key[1:]
+    return key[:-1] if key.endswith("y") else key
+
+
+def _checkable(key: str) -> bool:
+    """Whether the gate looks for this key; other keys are taken as present."""
+    return len(_root(key)) >= MIN_ROOT and key.lstrip("*") not in STOP_WORDS
+
+
+def gate_text(doc: Document) -> str:
+    """The document as the gate reads it: folded, case-folded, without dots and apostrophes.
+
+    Every word of the document, case-folded, is a substring of this text (`U.S.` is `us`,
+    `Nippon's` is `nippons`), and so is the root of its stem.
+    """
+    text = fold(f"{doc.title}\n{doc.summary}").casefold()
+    return text.replace(".", "").replace("'", "")
+
+
 class Gate:
     """The table from keys to watchlists, and each watchlist's full requirements."""
 
@@ -131,33 +158,39 @@ class Gate:
         self._needs: list[list[Clause]] = []
         self._table: dict[str, list[int]] = {}
         self._always: list[int] = []
-        prefixes: set[str] = set()
+        roots: dict[str, set[str]] = {}
         weights = _Weights(queries)
         for number, query in enumerate(queries):
-            clauses = requirements(query.root, weights)
+            found = requirements(query.root, weights)
+            clauses = [clause for clause in found if all(map(_checkable, clause))]
             self._needs.append(clauses)
             if not clauses:
                 self._always.append(number)
                 continue
             for key in weights.best(clauses):
                 self._table.setdefault(key, []).append(number)
-            prefixes.update(k[1:] for clause in clauses for k in clause if k.startswith("*"))
+            for clause in clauses:
+                for key in clause:
+                    roots.setdefault(_root(key), set()).add(key)
         self._keys = frozenset(self._table)
         self._automaton: ahocorasick.Automaton | None = None
-        if prefixes:
+        if roots:
             automaton = ahocorasick.Automaton()
-            for prefix in prefixes:
-                automaton.add_word(" " + prefix, "*" + prefix)
+            for root, keys in roots.items():
+                automaton.add_word(root, tuple(keys))
             automaton.make_automaton()
             self._automaton = automaton
 
-    def candidates(self, index: DocIndex) -> list[int]:
-        """The watchlists whose every clause the document satisfies, in order."""
-        present: set[str] = index.stem_set
+    def present(self, doc: Document) -> set[str]:
+        """The keys whose root occurs in the document (a superset of its words' keys)."""
+        present: set[str] = set()
         if self._automaton is not None:
-            found = {key for _end, key in self._automaton.iter(index.lowers_text())}
-            if found:
-                present = present | found
+            for _end, keys in self._automaton.iter(gate_text(doc)):
+                present.update(keys)
+        return present
+
+    def candidates(self, present: set[str]) -> list[int]:
+        """The watchlists whose every clause has a key in `present`, in order."""
         table = self._table
         numbers: set[int] = set(self._always)
         for key in self._keys.intersection(present):

@@ -2,10 +2,11 @@
 
 How a document is matched:
 
-1. The document's fields are folded and split into words once (`DocIndex`).
-2. Candidates: `Gate` (see `gate.py`) finds the watchlists whose required words are all
-   present, with one dict lookup per distinct word and a few set checks per candidate;
-   the others are never evaluated, and no watchlist that could match is left out.
+1. Candidates: `Gate` (see `gate.py`) finds the watchlists whose required words may all
+   be present, with one Aho-Corasick pass over the text and a few set checks per
+   candidate; the others are never evaluated, and no watchlist that could match is left
+   out.
+2. Only then are the document's fields split into words, once (`DocIndex`).
 3. For each candidate in order: feed scope (`feeds`, only when the document names its
    feed), language (`languages`, only when the document declares one), the query, then
    `exclude`, then `min_terms` (distinct positive terms found, an alias counting once).
@@ -168,9 +169,12 @@ class Matcher:
 
     def match(self, doc: Document) -> list[Match]:
         """The watchlists that `doc` matches, in watchlist order, with their hits."""
+        numbers = self._gate.candidates(self._gate.present(doc))
+        if not numbers:
+            return []
         index = DocIndex(doc)
         out = []
-        for number in self._gate.candidates(index):
+        for number in numbers:
             compiled = self._compiled[number]
             verdict = evaluate(compiled, index)
             if verdict.matched:
