@@ -190,6 +190,17 @@ def test_query_error_shows_line_column_and_caret(tmp_path: Path) -> None:
     assert message.endswith("steel AND (tariff\n          ^")
 
 
+def test_query_error_in_a_folded_block_points_at_the_right_line(tmp_path: Path) -> None:
+    """A malformed query written over several lines is located on the line at fault."""
+    text = VALID.format(name="x").replace(
+        "query: '\"Nippon Steel\"'", "query: >-\n  (tariff* OR duties)\n  AND (steel OR\n"
+    )
+    write(tmp_path, "q.yaml", text)
+    _name, field, message = only_error(tmp_path)
+    assert field == "query"
+    assert message.startswith("line 4, column 16: ")
+
+
 def test_exclude_query_error_is_reported_on_exclude(tmp_path: Path) -> None:
     """A malformed exclude query is reported on the `exclude` field."""
     write(tmp_path, "q.yaml", VALID.format(name="x") + "exclude: 'sport OR'\n")

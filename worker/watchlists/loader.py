@@ -144,27 +144,48 @@ def _expand_tree(data: Any, env: Mapping[str, str], field: str, defaulted: set[s
 
 
 def _query_error(path: Path, field: str, exc: QuerySyntaxError) -> _Invalid:
-    line, column = _value_position(path, field)
-    before = exc.query[: exc.position]
-    line += before.count("\n")
-    column = column + exc.position if "\n" not in before else exc.position - before.rfind("\n")
+    line, column = _query_position(path, field, exc.query, exc.position)
     where = f"line {line}, column {column}: " if line else ""
     return _Invalid(field, f"{where}{exc.message}\n{exc.caret()}")
 
 
-def _value_position(path: Path, key: str) -> tuple[int, int]:
-    """1-based line and column where the value of top-level `key` starts (0, 0 if unknown)."""
+def _query_position(path: Path, key: str, query: str, position: int) -> tuple[int, int]:
+    """1-based line and column in the file of offset `position` of the query (0, 0: unknown).
+
+    Exact for plain and quoted one-line values and for block scalars (`|`, `>`), whose
+    lines are joined by one character each.
+    """
     try:
-        node = yaml.compose(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        node = yaml.compose(text)
     except (yaml.YAMLError, OSError, UnicodeDecodeError):
         return 0, 0
     if not isinstance(node, yaml.MappingNode):
         return 0, 0
     for key_node, value_node in node.value:
-        if getattr(key_node, "value", None) == key:
-            mark = value_node.start_mark
-            quoted = isinstance(value_node, yaml.ScalarNode) and value_node.style in ("'", '"')
-            return mark.line + 1, mark.column + 1 + (1 if quoted else 0)
+        if getattr(key_node, "value", None) != key or not isinstance(value_node, yaml.ScalarNode):
+            continue
+        mark = value_node.start_mark
+        if value_node.style in ("|", ">"):
+            return _block_position(text.splitlines(), mark.line + 1, position)
+        before = query[:position]
+        if "\n" in before:
+            return mark.line + 1 + before.count("\n"), position - before.rfind("\n")
+        quoted = value_node.style in ("'", '"')
+        return mark.line + 1, mark.column + 1 + (1 if quoted else 0) + position
+    return 0, 0
+
+
+def _block_position(lines: list[str], first: int, position: int) -> tuple[int, int]:
+    offset = 0
+    for number in range(first, len(lines)):
+        content = lines[number].strip()
+        if not content:
+            continue
+        if position <= offset + len(content):
+            indent = len(lines[number]) - len(lines[number].lstrip())
+            return number + 1, indent + position - offset + 1
+        offset += len(content) + 1
     return 0, 0
 
 
