@@ -130,6 +130,9 @@ def test_shipped_watchlists_match_the_real_story_titles() -> None:
     tariffs = "Fact Sheet: President Donald J. Trump Restores Section 232 Tariffs"
     assert names(matcher, tariffs, "Tariffs on steel and aluminum imports.") == ["tariffs"]
     assert names(matcher, "U.S. steel tariffs", "") == ["tariffs"]
+    japan = "Fact Sheet: U.S.\u2013Japan Strategic Trade and Investment Agreement"
+    assert names(matcher, japan) == ["tariffs"]
+    assert names(matcher, "Section 232 explained") == []
 
 
 VOCAB = ["steel", "Steel", "U.S.", "tariff", "tarif*", "Japan", "company", "usa", "nippon"]
