@@ -11,7 +11,10 @@ from worker.errors import QuerySyntaxError
 from worker.models import Document, Watchlist
 from worker.watchlists import Matcher, explain, load_watchlists
 from worker.watchlists.docindex import DocIndex
+from worker.watchlists.gate import Gate
 from worker.watchlists.matcher import compile_watchlist, evaluate
+from worker.watchlists.query import Query, Term
+from worker.watchlists.textfold import fold, words
 
 REPO = Path(__file__).resolve().parent.parent
 US_STEEL = ("=U.S. Steel", "=US Steel", "United States Steel", "=USS")
@@ -135,7 +138,7 @@ def test_shipped_watchlists_match_the_real_story_titles() -> None:
     assert names(matcher, "Section 232 explained") == []
 
 
-VOCAB = ["steel", "Steel", "U.S.", "tariff", "tarif*", "Japan", "company", "usa", "nippon"]
+VOCAB = ["steel", "Steel", "U.S.", "tariff", "tarif*", "Japan", "company", "usa", "tax", "com"]
 PIECES = st.sampled_from(
     [*VOCAB, "AND", "OR", "NOT", "NEAR/1", "(", ")", '"', "-", "=", "title:", "us_steel"]
 )
@@ -144,6 +147,7 @@ TEXT = st.sampled_from(
         *("steel", "steels", "Steely", "U.S.", "U.S. Steel", "u.s.a.", "TARIFFS", "Tariff"),
         *("companies", "Company's", "Nippon's", "Nippon-Steel", "Japan\u2019s", "the", "ab.c.d"),
         *("Japan", "x.usa", "United\u00a0States", "Steel\u2013Japan", "example.com"),
+        *("end.U.S.A.", "x'Steel", "steel_tariff", "companies'", "taxes's", "USAs", "Taxes"),
     ]
 )
 
@@ -163,3 +167,23 @@ def test_gate_never_drops_a_match(query: str, title: list[str], summary: list[st
     doc = Document(" ".join(title), " ".join(summary))
     expected = evaluate(item, DocIndex(doc)).matched
     assert bool(Matcher([item]).match(doc)) is expected
+
+
+WORDY = st.text(
+    alphabet=st.sampled_from([*"abcsyieUSAT .'-_\u2019\u00e9\u00df\u00a0\u0130", "\ufb01"]),
+    max_size=40,
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(WORDY)
+def test_gate_finds_the_key_of_every_word(text: str) -> None:
+    """Every word of a story, as a query term, is found by the gate (it never misses one)."""
+    found = words(fold(text))
+    terms = [Term(w.lower, (w.stem,)) for w in found]
+    terms += [Term(w.lower + "*", (w.lower,), prefix=True) for w in found]
+    queries = [Query(term.text, term, ((term, ("title",)),)) for term in terms]
+    gate = Gate(queries)
+    present = gate.present(Document(text, ""))
+    for number, query in enumerate(queries):
+        assert number in gate.candidates(present), (query.text, present)

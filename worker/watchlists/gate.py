@@ -6,19 +6,22 @@ a clause holds when at least one of its keys is in the document. A key is a word
 of its words; `A OR B` needs one clause made of a clause of each side; `NOT` needs nothing.
 
 A key is looked for by its *root*, the part every word with that stem contains (`compan`
-for `company`, which covers `companies`). One Aho-Corasick automaton of all roots runs over
-the document, folded and case-folded without dots and apostrophes (`gate_text`), and says
-which keys may be present: a superset, as `steel` is also found inside `steely`. Keys too
-short or too common to look for (stop words, roots under three letters) are taken as
-present. One clause per watchlist, the one least likely to hold by chance (keys used by the
-fewest terms of the set, longer words first), indexes the watchlist; the candidates found
-through it are then checked against all their clauses with set operations. Only the
-watchlists that pass are evaluated, on a document split into words only then. Because the
-keys found are a superset, the gate never drops a watchlist that could match.
+for `company`, which covers `companies`). One Aho-Corasick automaton of all roots (and of
+their dotted forms, `u.s.a` for initialisms) runs over the document, folded and case-folded
+(`gate_text`); a hit counts when it starts a word and, for a stem, when what follows is a
+plural ending (`tariff` in `tariffs`, not in `tariffication`). That finds every key of
+every word, and a few more. Keys too short or too common to look for (stop words, roots
+under three letters) are taken as present. One clause per watchlist, the one least likely
+to hold by chance (keys used by the fewest terms of the set, longer words first), indexes
+the watchlist; the candidates found through it are then checked against all their clauses
+with set operations. Only the watchlists that pass are evaluated, on a document split into
+words only then. As the keys found are a superset, the gate never drops a watchlist that
+could match.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 
@@ -141,14 +144,39 @@ def _checkable(key: str) -> bool:
     return len(_root(key)) >= MIN_ROOT and key.lstrip("*") not in STOP_WORDS
 
 
-def gate_text(doc: Document) -> str:
-    """The document as the gate reads it: folded, case-folded, without dots and apostrophes.
+_SUFFIXES = frozenset({"", "s", "es", "ss", "ess"})
+_Y_SUFFIXES = frozenset({"y", "ys", "ies", "yss", "iess"})
+_ALNUM_RUN = re.compile(r"[^\W_]*")
 
-    Every word of the document, case-folded, is a substring of this text (`U.S.` is `us`,
-    `Nippon's` is `nippons`), and so is the root of its stem.
+# What the automaton reports for a root: (key, the word endings allowed after the root,
+# or None when any ending is allowed: a prefix, or the dotted form of an initialism).
+_Entry = tuple[str, frozenset[str] | None]
+
+
+def _entries(key: str) -> list[tuple[str, _Entry]]:
+    """The patterns that find `key`: its root, and the dotted root (`u.s.a`) if all letters."""
+    root = _root(key)
+    endings: frozenset[str] | None = None
+    if not key.startswith("*"):
+        endings = _Y_SUFFIXES if root != key else _SUFFIXES
+    found: list[tuple[str, _Entry]] = [(root, (key, endings))]
+    if root.isalpha() and len(root) <= 12:
+        found.append((".".join(root), (key, None)))
+    return found
+
+
+def gate_text(doc: Document) -> str:
+    """The document as the gate reads it: folded, case-folded, single apostrophes removed.
+
+    Every word of the document, case-folded, starts where this text has a letter or digit
+    after something that is not one (apostrophes inside words are joined, as the word
+    splitter joins them), and is followed by at most a plural ending; an initialism such as
+    `U.S.A.` appears with its dots (`u.s.a.`).
     """
     text = fold(f"{doc.title}\n{doc.summary}").casefold()
-    return text.replace(".", "").replace("'", "")
+    if "'" not in text:
+        return text
+    return text.replace("''", " ").replace("'", "")
 
 
 class Gate:
@@ -158,7 +186,7 @@ class Gate:
         self._needs: list[list[Clause]] = []
         self._table: dict[str, list[int]] = {}
         self._always: list[int] = []
-        roots: dict[str, set[str]] = {}
+        patterns: dict[str, set[_Entry]] = {}
         weights = _Weights(queries)
         for number, query in enumerate(queries):
             found = requirements(query.root, weights)
@@ -171,22 +199,37 @@ class Gate:
                 self._table.setdefault(key, []).append(number)
             for clause in clauses:
                 for key in clause:
-                    roots.setdefault(_root(key), set()).add(key)
+                    for pattern, entry in _entries(key):
+                        patterns.setdefault(pattern, set()).add(entry)
         self._keys = frozenset(self._table)
         self._automaton: ahocorasick.Automaton | None = None
-        if roots:
+        if patterns:
             automaton = ahocorasick.Automaton()
-            for root, keys in roots.items():
-                automaton.add_word(root, tuple(keys))
+            for pattern, entries in patterns.items():
+                automaton.add_word(pattern, (len(pattern), tuple(entries)))
             automaton.make_automaton()
             self._automaton = automaton
 
     def present(self, doc: Document) -> set[str]:
-        """The keys whose root occurs in the document (a superset of its words' keys)."""
+        """The keys that may be words of the document (a superset: never one too few)."""
         present: set[str] = set()
-        if self._automaton is not None:
-            for _end, keys in self._automaton.iter(gate_text(doc)):
-                present.update(keys)
+        if self._automaton is None:
+            return present
+        text = gate_text(doc)
+        for end, (size, entries) in self._automaton.iter(text):
+            start = end - size + 1
+            if start > 0 and text[start - 1].isalnum():
+                continue
+            ending: str | None = None
+            for key, endings in entries:
+                if endings is None:
+                    present.add(key)
+                    continue
+                if ending is None:
+                    run = _ALNUM_RUN.match(text, end + 1)
+                    ending = run.group() if run is not None else ""
+                if ending in endings:
+                    present.add(key)
         return present
 
     def candidates(self, present: set[str]) -> list[int]:

@@ -3,7 +3,7 @@
 1. Unicode compatibility decomposition (NFKD, which includes every NFKC folding: full-width
    letters, ligatures, no-break and other odd spaces), then combining marks are dropped, so
    `Société` reads as `Societe`. A few letters without a decomposition are spelled out
-   (`ø`→`o`, `æ`→`ae`, `ł`→`l`, ...).
+   (`ø`→`o`, `æ`→`ae`, `ł`→`l`, `ß`→`ss`, ...).
 2. Curly and low quotes fold to `'` and `"`; every dash and the minus sign fold to `-`;
    zero-width characters and the soft hyphen are removed.
 3. Words are runs of letters and digits. Dashes and other punctuation separate words
@@ -39,6 +39,8 @@ _SPELLED = {
     "þ": "th",
     "Þ": "TH",
     "ı": "i",
+    "ß": "ss",
+    "ẞ": "SS",
 }
 _QUOTES_SINGLE = "\u2018\u2019\u201a\u201b\u2032\u02bc\u02bb\u0060\u00b4"
 _QUOTES_DOUBLE = "\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb"
@@ -58,9 +60,11 @@ _PUNCT: dict[str, str] = {
 }
 
 # A word: single letters joined by dots (an initialism such as U.S.), or a run of letters
-# and digits, possibly joined by apostrophes. The lookahead only makes the common case fast.
+# and digits, possibly joined by apostrophes. The first lookahead only makes the common case
+# fast; the last one keeps an apostrophe after an initialism joining as it does elsewhere,
+# so that splitting gives the same words as splitting with every apostrophe removed.
 WORD_RE = re.compile(
-    r"(?=[^\W\d_]\.[^\W\d_])[^\W\d_](?:\.[^\W\d_](?![^\W_]))+\.?"
+    r"(?=[^\W\d_]\.[^\W\d_])[^\W\d_](?:\.[^\W\d_](?![^\W_]))+\.?(?!'[^\W_])"
     r"|[^\W_]+(?:'[^\W_]+)*"
 )
 
