@@ -7,8 +7,9 @@ watchlist's timezone, and a daily `prune` (retention). Every job: `coalesce=True
 stacks runs.
 
 Replicas: feeds are shared through leases on their rows (`pipeline.poll_feeds`); a
-digest is built under the named lease `digest:<watchlist>`, and the prune under
-`prune`, so that each happens once however many replicas run.
+digest is built under the named lease `digest:<watchlist>`, a delivery pass runs under
+`deliver` (one sending replica at a time, so no message goes out twice), and the prune
+under `prune`, so that each happens once however many replicas run.
 
 Shutdown: SIGTERM or SIGINT stops the scheduler from starting new jobs; the job in
 flight gets `shutdown_timeout` seconds to finish, then this process's leases are given
@@ -44,6 +45,8 @@ MISFIRE_GRACE_SECONDS = 300
 JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS}
 DIGEST_LEASE = timedelta(minutes=10)
 PRUNE_LEASE = timedelta(hours=1)
+DELIVER_LEASE_NAME = "deliver"
+DELIVER_LEASE = timedelta(minutes=10)  # a dead sender delays deliveries by at most this
 PRUNE_HOUR_UTC = 3
 
 
@@ -99,7 +102,7 @@ class Service:
                     redact_watchlists(self.worker.registry.watchlists)
                     self.sync_digest_jobs()
                 report = pipeline.poll_feeds(self.worker)
-                record_delivery(pipeline.deliver(self.worker))
+                self._deliver()
                 self.last_cycle_at = self.worker.clock()
                 metrics.cycle_done(time.monotonic() - started, time.time())
                 log.info(
@@ -118,7 +121,19 @@ class Service:
     def _build(self, name: str) -> None:
         built = pipeline.build_digests(self.worker, [name])
         metrics.digests_built(len(built))
-        record_delivery(pipeline.deliver(self.worker))
+        self._deliver()
+
+    def _deliver(self) -> None:
+        """Send the due deliveries, one replica at a time (the `deliver` lease)."""
+        owner, now = self.worker.instance_id, self.worker.clock()
+        with self.worker.sessions.begin() as session:
+            if not leases.claim(session, DELIVER_LEASE_NAME, owner, DELIVER_LEASE, now):
+                return  # another replica is sending; it sends ours too
+        try:
+            record_delivery(pipeline.deliver(self.worker))
+        finally:
+            with self.worker.sessions.begin() as session:
+                leases.release(session, DELIVER_LEASE_NAME, owner)
 
     def prune(self) -> None:
         """Delete what retention says is too old (daily), once across replicas."""
