@@ -56,10 +56,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"ok")
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # the default 5 drops SYNs of parallel senders: 1 s stalls
+
+
 @contextmanager
 def receiver() -> Iterator[int]:
     """A local receiver answering 200; yields its port."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server = _Server(("127.0.0.1", 0), _Handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

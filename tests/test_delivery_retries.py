@@ -7,6 +7,9 @@ moves time forward instead of sleeping; the receiver is a real HTTP server in a 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -376,3 +379,32 @@ def test_every_attempt_is_recorded(
     assert attempts[0].response_excerpt == "x" * 500
     assert attempts[1].response_excerpt == "ok"
     assert all(a.latency_ms > 0 for a in attempts)
+
+
+def test_deliveries_list_shows_the_disabled_destination(
+    worker_for: Callable[..., tuple[Worker, FakeClock]],
+    database_url: str,
+    tmp_path: Path,
+    receiver: LocalServer,
+) -> None:
+    """After a 410, `wirewatch deliveries list` shows the messages as disabled, and why."""
+    receiver.routes["/gone"] = Response(b"gone", 410)
+    write_watchlist(tmp_path / "watchlists", "steel", [(receiver.url("/gone"), "json")])
+    worker, clock = worker_for()
+    (ids,) = seed(worker, 2)
+    drain(worker, clock)
+    env = {
+        **os.environ,
+        "WIREWATCH_DATABASE_URL": database_url,
+        "WIREWATCH_WATCHLISTS_DIR": str(tmp_path / "watchlists"),
+    }
+    listing = subprocess.run(
+        [sys.executable, "-m", "worker", "deliveries", "list", "--status", "disabled", "--json"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    rows = json.loads(listing.stdout)
+    assert sorted(row["id"] for row in rows) == sorted(ids)
+    assert {row["last_error"] for row in rows} == {
+        "destination disabled (HTTP 410: destination gone)",
+        "destination disabled",
+    }
