@@ -6,17 +6,18 @@ a clause holds when at least one of its keys is in the document. A key is a word
 of its words; `A OR B` needs one clause made of a clause of each side; `NOT` needs nothing.
 
 A key is looked for by its *root*, the part every word with that stem contains (`compan`
-for `company`, which covers `companies`). One Aho-Corasick automaton of all roots (and of
-their dotted forms, `u.s.a` for initialisms) runs over the document, folded and case-folded
+for `company`, which covers `companies`), in the document folded and case-folded
 (`gate_text`); a hit counts when it starts a word and, for a stem, when what follows is a
-plural ending (`tariff` in `tariffs`, not in `tariffication`). That finds every key of
-every word, and a few more. Keys too short or too common to look for (stop words, roots
-under three letters) are taken as present. One clause per watchlist, the one least likely
-to hold by chance (keys used by the fewest terms of the set, longer words first), indexes
-the watchlist; the candidates found through it are then checked against all their clauses
-with set operations. Only the watchlists that pass are evaluated, on a document split into
-words only then. As the keys found are a superset, the gate never drops a watchlist that
-could match.
+plural ending (`tariff` in `tariffs`, not in `tariffication`); an initialism is also looked
+for with its dots (`u.s.a`). That finds every key of every word, and a few more. Keys too
+short or too common to look for (stop words, roots under three letters) count as present.
+
+One clause per watchlist, the one least likely to hold by chance (keys used by the fewest
+terms of the set, longer words first), indexes the watchlist: one Aho-Corasick automaton
+of the roots of all indexing keys runs over the document and gives the candidates. Their
+other clauses are then checked with `str.find`. Only the watchlists that pass are
+evaluated, on a document split into words only then. As the keys found are a superset,
+the gate never drops a watchlist that could match.
 """
 
 from __future__ import annotations
@@ -179,6 +180,28 @@ def gate_text(doc: Document) -> str:
     return text.replace("''", " ").replace("'", "")
 
 
+def _ending(text: str, end: int) -> str:
+    """The letters and digits right after `end` (the last index of a hit)."""
+    after = end + 1
+    if after >= len(text) or not text[after].isalnum():
+        return ""
+    run = _ALNUM_RUN.match(text, after)
+    return run.group() if run is not None else ""
+
+
+def _has_key(text: str, key: str) -> bool:
+    """Whether `key` starts a word of the gate text (with an allowed ending)."""
+    for pattern, (_key, endings) in _entries(key):
+        size = len(pattern)
+        start = text.find(pattern)
+        while start != -1:
+            at_word = start == 0 or not text[start - 1].isalnum()
+            if at_word and (endings is None or _ending(text, start + size - 1) in endings):
+                return True
+            start = text.find(pattern, start + 1)
+    return False
+
+
 class Gate:
     """The table from keys to watchlists, and each watchlist's full requirements."""
 
@@ -191,17 +214,16 @@ class Gate:
         for number, query in enumerate(queries):
             found = requirements(query.root, weights)
             clauses = [clause for clause in found if all(map(_checkable, clause))]
-            self._needs.append(clauses)
             if not clauses:
+                self._needs.append([])
                 self._always.append(number)
                 continue
-            for key in weights.best(clauses):
+            best = weights.best(clauses)
+            self._needs.append([clause for clause in clauses if clause != best])
+            for key in best:
                 self._table.setdefault(key, []).append(number)
-            for clause in clauses:
-                for key in clause:
-                    for pattern, entry in _entries(key):
-                        patterns.setdefault(pattern, set()).add(entry)
-        self._keys = frozenset(self._table)
+                for pattern, entry in _entries(key):
+                    patterns.setdefault(pattern, set()).add(entry)
         self._automaton: ahocorasick.Automaton | None = None
         if patterns:
             automaton = ahocorasick.Automaton()
@@ -210,37 +232,48 @@ class Gate:
             automaton.make_automaton()
             self._automaton = automaton
 
-    def present(self, doc: Document) -> set[str]:
-        """The keys that may be words of the document (a superset: never one too few)."""
+    def _indexed_keys(self, text: str) -> set[str]:
+        """The indexing keys that start a word of `text` with an allowed ending."""
         present: set[str] = set()
         if self._automaton is None:
             return present
-        text = gate_text(doc)
         for end, (size, entries) in self._automaton.iter(text):
             start = end - size + 1
             if start > 0 and text[start - 1].isalnum():
                 continue
             ending: str | None = None
             for key, endings in entries:
-                if endings is None:
-                    present.add(key)
+                if key in present:
                     continue
-                if ending is None:
-                    run = _ALNUM_RUN.match(text, end + 1)
-                    ending = run.group() if run is not None else ""
-                if ending in endings:
-                    present.add(key)
+                if endings is not None:
+                    if ending is None:
+                        ending = _ending(text, end)
+                    if ending not in endings:
+                        continue
+                present.add(key)
         return present
 
-    def candidates(self, present: set[str]) -> list[int]:
-        """The watchlists whose every clause has a key in `present`, in order."""
-        table = self._table
+    def candidates(self, doc: Document) -> list[int]:
+        """The watchlists that `doc` may match (never one too few), in order."""
+        if self._automaton is None and not self._always:
+            return []
+        text = gate_text(doc)
         numbers: set[int] = set(self._always)
-        for key in self._keys.intersection(present):
+        table = self._table
+        for key in self._indexed_keys(text):
             numbers.update(table[key])
+        if not numbers:
+            return []
+        known: dict[str, bool] = {}
+
+        def holds(clause: Clause) -> bool:
+            for key in clause:
+                found = known.get(key)
+                if found is None:
+                    found = known[key] = _has_key(text, key)
+                if found:
+                    return True
+            return False
+
         needs = self._needs
-        return sorted(
-            number
-            for number in numbers
-            if all(not clause.isdisjoint(present) for clause in needs[number])
-        )
+        return sorted(n for n in numbers if all(holds(clause) for clause in needs[n]))

@@ -169,7 +169,7 @@ class Matcher:
 
     def match(self, doc: Document) -> list[Match]:
         """The watchlists that `doc` matches, in watchlist order, with their hits."""
-        numbers = self._gate.candidates(self._gate.present(doc))
+        numbers = self._gate.candidates(doc)
         if not numbers:
             return []
         index = DocIndex(doc)
