@@ -96,11 +96,8 @@ async def deliver_due(
     report = DeliveryReport()
     now = clock()
     with sessions() as session:
-        due = outbox.due_deliveries(session, now)
+        by_destination = outbox.due_queues(session, now)
         disabled = outbox.disabled_destinations(session)
-        by_destination: dict[str, list[str]] = {}
-        for delivery in due:
-            by_destination.setdefault(delivery.destination, []).append(delivery.id)
     gate = asyncio.Semaphore(MAX_PARALLEL_DESTINATIONS)
 
     async def run(destination: str, ids: list[str]) -> None:

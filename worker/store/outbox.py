@@ -170,15 +170,28 @@ def disabled_destinations(session: Session) -> set[str]:
     return set(session.scalars(select(Destination.key).where(Destination.disabled.is_(True))))
 
 
-def due_deliveries(session: Session, now: datetime) -> list[Delivery]:
-    """Pending deliveries, in send order per destination (older digests, then parts)."""
-    return list(
-        session.scalars(
-            select(Delivery)
-            .where(Delivery.status == PENDING)
-            .order_by(Delivery.destination, Delivery.created_at, Delivery.digest_id, Delivery.part)
-        )
+def due_queues(session: Session, now: datetime) -> dict[str, list[str]]:
+    """Pending delivery ids per destination, in send order, for destinations that are due.
+
+    Send order is older digests first, then parts in order. A destination whose oldest
+    pending delivery is not due yet is left out: its later messages wait behind it.
+    Only ids are loaded, so a long backlog behind a failing destination stays cheap.
+    """
+    rows = session.execute(
+        select(Delivery.id, Delivery.destination, Delivery.next_attempt_at)
+        .where(Delivery.status == PENDING)
+        .order_by(Delivery.destination, Delivery.created_at, Delivery.digest_id, Delivery.part)
     )
+    queues: dict[str, list[str]] = {}
+    blocked: set[str] = set()
+    for delivery_id, destination, next_attempt_at in rows:
+        if destination in blocked:
+            continue
+        if destination not in queues and next_attempt_at is not None and next_attempt_at > now:
+            blocked.add(destination)
+            continue
+        queues.setdefault(destination, []).append(delivery_id)
+    return queues
 
 
 def blocked_destinations(session: Session, now: datetime) -> set[str]:
