@@ -73,10 +73,14 @@ class Sink:
         return step
 
 
-def write_watchlist(directory: Path, name: str, hooks: Sequence[tuple[str, str]]) -> None:
+def write_watchlist(
+    directory: Path, name: str, hooks: Sequence[tuple[str, str]], feeds: Sequence[str] = ()
+) -> None:
     """A watchlist file whose webhooks are (url, format) pairs, JSON ones signed."""
     directory.mkdir(exist_ok=True)
     lines = [f"name: {name}", "query: steel", 'schedule: "0 8 * * *"', "timezone: UTC"]
+    if feeds:
+        lines.append(f"feeds: {json.dumps(list(feeds))}")
     lines.append("webhooks:")
     for url, fmt in hooks:
         lines += [f"  - url: {json.dumps(url)}", f"    format: {fmt}"]

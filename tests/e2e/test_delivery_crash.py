@@ -1,7 +1,9 @@
-"""Kill `wirewatch run --once` with SIGKILL over and over while it delivers; nothing is lost.
+"""Kill `wirewatch run --once` with SIGKILL over and over while it runs; nothing is lost.
 
-A slow receiver (0.05-0.3 s per request, sometimes 500) de-duplicates on `webhook-id`.
-The worker is killed at varied moments at least twenty times, then run to the end: every
+The outbox starts with digests already built, and a feed brings new matching stories,
+so the kills land while polling, building the new digest and delivering. A slow
+receiver (0.05-0.3 s per request, sometimes 500) de-duplicates on `webhook-id`. The
+worker is killed at varied moments at least twenty times, then run to the end: every
 message of every digest must have been accepted exactly once per id, in order per
 destination, and every id the receiver saw must be one the outbox stored.
 """
@@ -16,22 +18,24 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from tests.feedgen import Item, rss
 from tests.servers import LocalServer, Received, Response
 from tests.test_delivery_retries import FakeClock, make_worker, seed, write_watchlist
 from worker.store import outbox
-from worker.store.tables import Delivery
+from worker.store.tables import Delivery, MatchRow
 
 pytestmark = pytest.mark.slow
 
 DESTINATIONS = 3
 DIGESTS = 16
 KILLS = 20
+STORIES = 5
 
 
 @dataclass
@@ -68,16 +72,26 @@ def start(env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
 
 
 def test_sigkill_during_delivery_loses_and_doubles_nothing(
-    database_url: str, tmp_path: Path, receiver: LocalServer
+    database_url: str, tmp_path: Path, receiver: LocalServer, feed_server: LocalServer
 ) -> None:
-    """Twenty SIGKILLs mid-delivery later, each message was accepted once per id, in order."""
+    """Twenty SIGKILLs mid-run later, each message was accepted once per id, in order."""
     flaky = FlakyReceiver()
     paths = [f"/d{n}" for n in range(DESTINATIONS)]
     for path in paths:
         receiver.routes[path] = flaky
-    write_watchlist(tmp_path / "watchlists", "steel", [(receiver.url(p), "json") for p in paths])
-    worker = make_worker(database_url, tmp_path, FakeClock(datetime.now(UTC)))
-    expected = seed(worker, DIGESTS)
+    now = datetime.now(UTC)
+    stories = [
+        Item(f"s-{n}", f"Steel output report {n}", f"https://news.example/{n}",
+             f"Mill number {n} raised steel output this quarter.", now - timedelta(minutes=n))
+        for n in range(STORIES)
+    ]  # fmt: skip
+    feed_server.routes["/steel.rss"] = Response(
+        rss("Steel wire", stories), headers={"content-type": "application/rss+xml"}
+    )
+    hooks = [(receiver.url(p), "json") for p in paths]
+    write_watchlist(tmp_path / "watchlists", "steel", hooks, [feed_server.url("/steel.rss")])
+    worker = make_worker(database_url, tmp_path, FakeClock(now))
+    seed(worker, DIGESTS)
     env = {
         **os.environ,
         "WIREWATCH_DATABASE_URL": database_url,
@@ -116,8 +130,18 @@ def test_sigkill_during_delivery_loses_and_doubles_nothing(
 
     with worker.sessions() as session:
         stored = {d.id: d.status for d in session.scalars(select(Delivery))}
+        expected = [
+            [d.id for d in session.scalars(select(Delivery).where(Delivery.url == url)
+                                          .order_by(Delivery.created_at, Delivery.digest_id))]
+            for url, _ in hooks
+        ]  # fmt: skip
+        matches = list(session.scalars(select(MatchRow)))
+        feed_digests = {m.digest_id for m in matches}
     worker.close()
     assert set(stored.values()) == {outbox.DELIVERED}
     assert set(flaky.seen) <= set(stored)
     assert [flaky.accepted[path] for path in paths] == expected
-    assert len(flaky.seen) > sum(len(ids) for ids in expected)
+    assert len(matches) == STORIES
+    assert {m.status for m in matches} == {outbox.DIGESTED}
+    assert len(feed_digests) == 1
+    assert all(len(ids) == DIGESTS + 1 for ids in expected)
