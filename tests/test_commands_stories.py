@@ -57,7 +57,7 @@ def test_stories_show_prints_verdict_cluster_and_matches(
     assert "  new (no duplicate or related document found)" in out
     assert f"story {reprint} [duplicate] {REPRINT} (Markets Atom)" in out
     assert "nippon-steel: digested, digest dg_" in out
-    assert 'matched: "Nippon Steel", "U.S. Steel"' in out and "**Nippon Steel**" in out
+    assert "matched: Nippon Steel, U.S. Steel" in out and "**Nippon Steel**" in out
 
     assert wirewatch(["stories", "show", str(reprint)]) == 0
     out = capsys.readouterr().out

@@ -22,13 +22,13 @@ def test_watchlists_test_explains_text_file_story_and_url(
     assert wirewatch(["watchlists", "test", name, "--text", "Nippon Steel buys a mill"]) == 0
     out = capsys.readouterr().out
     assert "nippon-steel: MATCHED (the query holds)" in out
-    assert '"Nippon Steel" in summary: **Nippon Steel** buys a mill' in out
+    assert "Nippon Steel in summary: **Nippon Steel** buys a mill" in out
 
     (setup.tmp_path / "note.txt").write_text("Steel prices rose in Ohio.", encoding="utf-8")
     assert wirewatch(["watchlists", "test", name, "--file", "note.txt"]) == 1
     out = capsys.readouterr().out
     assert "NOT MATCHED (the query does not hold)" in out
-    assert 'terms not found: "Nippon Steel", "U.S. Steel"' in out
+    assert "terms not found: Nippon Steel, U.S. Steel" in out
 
     setup.poll_only()
     capsys.readouterr()

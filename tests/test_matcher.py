@@ -66,10 +66,10 @@ def test_hit_names_term_field_and_marks_snippet() -> None:
     (match,) = matcher.match(Document("Deal approved", summary))
     by_field = {(hit.term, hit.field): hit.snippet for hit in match.hits}
     assert by_field[("deal", "title")] == "**Deal** approved"
-    snippet = by_field[('"Nippon Steel"', "summary")]
+    snippet = by_field[("Nippon Steel", "summary")]
     assert "**Nippon Steel**" in snippet
     assert len(snippet) <= 140
-    assert match.matched == ("deal", '"Nippon Steel"')
+    assert match.matched == ("deal", "Nippon Steel")
 
 
 def test_feed_scope_applies_only_when_the_story_names_its_feed() -> None:

@@ -308,7 +308,7 @@ class _Parser:
         if tok.kind in ("WORD", "PHRASE"):
             text = f'"{tok.text}"' if tok.kind == "PHRASE" else tok.text
             try:
-                return make_term(("=" if case else "") + text, tok.text, case)
+                return make_term(tok.text, tok.text, case)
             except ValueError as exc:
                 raise self.fail(f"{text} {exc}", tok) from None
         if tok.kind == ")":
