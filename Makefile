@@ -9,7 +9,7 @@ PG_ADMIN_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 $(BIN)/wirewatch: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,apprise]'
 	touch $@
 
 install: $(BIN)/wirewatch  ## create .venv and install wirewatch with its dev tools
@@ -38,6 +38,8 @@ bench: install  ## every benchmark, printing its figures
 	$(BIN)/python bench/dedup.py
 	$(BIN)/python bench/dedup_eval.py
 	$(BIN)/python bench/poll.py
+	$(BIN)/python bench/deliver.py
+	$(BIN)/python bench/digest_render.py
 
 check: lint typecheck test  ## what CI runs
 

@@ -370,4 +370,5 @@ async def _deliver(worker: Worker) -> DeliveryReport:
             rng=worker.rng,
             address_policy=worker.policy,
             resolver=worker.resolver,
+            owner=worker.instance_id,
         )

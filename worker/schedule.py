@@ -7,9 +7,10 @@ watchlist's timezone, and a daily `prune` (retention). Every job: `coalesce=True
 stacks runs.
 
 Replicas: feeds are shared through leases on their rows (`pipeline.poll_feeds`); a
-digest is built under the named lease `digest:<watchlist>`, a delivery pass runs under
-`deliver` (one sending replica at a time, so no message goes out twice), and the prune
-under `prune`, so that each happens once however many replicas run.
+digest is built under the named lease `digest:<watchlist>`, each destination is sent to
+under `deliver:<destination>` (so no message goes out twice at once, and a slow
+destination never holds up another replica's), and the prune under `prune`, so that each
+happens once however many replicas run.
 
 Shutdown: SIGTERM or SIGINT stops the scheduler from starting new jobs; the job in
 flight gets `shutdown_timeout` seconds to finish, then this process's leases are given
@@ -45,8 +46,6 @@ MISFIRE_GRACE_SECONDS = 300
 JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS}
 DIGEST_LEASE = timedelta(minutes=10)
 PRUNE_LEASE = timedelta(hours=1)
-DELIVER_LEASE_NAME = "deliver"
-DELIVER_LEASE = timedelta(minutes=10)  # a dead sender delays deliveries by at most this
 PRUNE_HOUR_UTC = 3
 
 
@@ -124,16 +123,8 @@ class Service:
         self._deliver()
 
     def _deliver(self) -> None:
-        """Send the due deliveries, one replica at a time (the `deliver` lease)."""
-        owner, now = self.worker.instance_id, self.worker.clock()
-        with self.worker.sessions.begin() as session:
-            if not leases.claim(session, DELIVER_LEASE_NAME, owner, DELIVER_LEASE, now):
-                return  # another replica is sending; it sends ours too
-        try:
-            record_delivery(pipeline.deliver(self.worker))
-        finally:
-            with self.worker.sessions.begin() as session:
-                leases.release(session, DELIVER_LEASE_NAME, owner)
+        """Send the due deliveries (each destination under its own lease: see the sender)."""
+        record_delivery(pipeline.deliver(self.worker))
 
     def prune(self) -> None:
         """Delete what retention says is too old (daily), once across replicas."""

@@ -23,7 +23,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
@@ -33,7 +33,7 @@ from worker.delivery.apprise_send import send_apprise
 from worker.delivery.signing import webhook_headers
 from worker.errors import FetchRefused
 from worker.fetch.guard import AddressPolicy, Resolver, check_url
-from worker.store import outbox
+from worker.store import leases, outbox
 from worker.store.tables import Delivery
 
 log = logging.getLogger("wirewatch.delivery")
@@ -88,8 +88,15 @@ async def deliver_due(
     rng: random.Random | None = None,
     address_policy: AddressPolicy | None = None,
     resolver: Resolver | None = None,
+    owner: str | None = None,
 ) -> DeliveryReport:
-    """Attempt every pending delivery that is due, keeping order per destination."""
+    """Attempt every pending delivery that is due, keeping order per destination.
+
+    With an `owner`, each destination is sent to only while holding the lease
+    `deliver:<destination>`, so replicas sharing a database never send the same message
+    at once; a destination another replica holds is skipped (that replica sends it), and
+    a lease left by a dead replica expires after the time its pass could take.
+    """
     options = SendOptions(
         schedule, timeout, address_policy or AddressPolicy(), resolver, rng or random.Random()
     )
@@ -102,13 +109,24 @@ async def deliver_due(
 
     async def run(destination: str, ids: list[str]) -> None:
         async with gate:
-            for delivery_id in ids:
-                sent = await _deliver_one(
-                    sessions, client, delivery_id, disabled,
-                    secrets_for=secrets_for, clock=clock, options=options, report=report,
-                )  # fmt: skip
-                if not sent:
-                    break
+            lease = f"deliver:{destination}"
+            ttl = timedelta(seconds=timeout * (len(ids) + 1) + 30)
+            if owner is not None:
+                with sessions.begin() as session:
+                    if not leases.claim(session, lease, owner, ttl, clock()):
+                        return
+            try:
+                for delivery_id in ids:
+                    sent = await _deliver_one(
+                        sessions, client, delivery_id, disabled,
+                        secrets_for=secrets_for, clock=clock, options=options, report=report,
+                    )  # fmt: skip
+                    if not sent:
+                        break
+            finally:
+                if owner is not None:
+                    with sessions.begin() as session:
+                        leases.release(session, lease, owner)
 
     await asyncio.gather(*(run(dest, ids) for dest, ids in by_destination.items()))
     return report
