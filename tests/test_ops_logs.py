@@ -36,10 +36,12 @@ def test_json_lines_carry_the_extra_fields() -> None:
     handler.setFormatter(JsonFormatter())
     logger = logging.getLogger("wirewatch.test")
     logger.addHandler(handler)
+    logger.setLevel(logging.INFO)  # independent of the root level other tests leave behind
     try:
         logger.warning("feed polled", extra={"feed_id": 3, "duration_ms": 12.5})
     finally:
         logger.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)
     line = json.loads(stream.getvalue())
     assert (line["msg"], line["feed_id"], line["duration_ms"]) == ("feed polled", 3, 12.5)
 
