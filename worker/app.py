@@ -22,6 +22,7 @@ from worker.config import Settings
 from worker.dedup.decide import Thresholds
 from worker.fetch.client import FetchConfig, FetchLimits
 from worker.fetch.guard import AddressPolicy, Resolver
+from worker.procs import die_with_parent
 from worker.store.db import create_db_engine, session_factory
 from worker.store.leases import new_owner
 from worker.store.near import StoreNearDuplicates
@@ -57,9 +58,12 @@ class Worker:
         if self.settings.parse_workers <= 0:
             return None
         if self._pool is None:
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["worker.parse"])
-            self._pool = ProcessPoolExecutor(self.settings.parse_workers, mp_context=context)
+            # spawn: the service has threads (fork is unsafe) and each child must die
+            # with its parent, which the initializer arranges
+            context = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(
+                self.settings.parse_workers, mp_context=context, initializer=die_with_parent
+            )
         return self._pool
 
     @property
