@@ -187,7 +187,7 @@ def main() -> None:
         try:
             upgrade(worker.engine)
             worker.registry.refresh()
-            worker.parser_pool()
+            worker.warm_parsers()
             figures = []
             for number in (1, 2):
                 if number == 2:

@@ -79,6 +79,14 @@ class Worker:
                     return (hook.secret, *hook.secrets_previous)
         return ()
 
+    def warm_parsers(self) -> None:
+        """Start the parser processes now rather than at the first changed feed."""
+        pool = self.parser_pool()
+        if pool is not None:
+            jobs = [pool.submit(os.getpid) for _ in range(self.settings.parse_workers)]
+            for job in jobs:
+                job.result()
+
     def close(self) -> None:
         """Stop the parser processes and release the database connections."""
         if self._pool is not None:

@@ -1,13 +1,19 @@
 """From parsed entries to stored stories: stable ids, exact de-duplication, the near layer.
 
-Pure helpers first (`story_key`, `entry_published`), then `ingest_entries`, which runs in
-the caller's transaction and returns the stories that are new and not duplicates.
+`ingest_entries` runs in the caller's transaction, one feed body at a time, and returns
+the stories that are new and not duplicates. It works on the whole batch at once, so a
+feed's worth of entries costs a handful of statements, not a handful per entry:
 
-Exact layers, cheapest first: the same guid in the same feed (not stored again); the same
-canonical URL as any stored story (a duplicate, folded into that story's cluster); the
-same normalised content hash as a seed or a story (a duplicate). Then the near-duplicate
-layer (`NearDuplicates`), which may say duplicate (dropped, or folded into a cluster) or
-related (clustered, never dropped).
+1. guid: entries whose stable id this feed already has are not stored again;
+2. url: the same canonical URL as a stored story (or an earlier entry of the batch) is a
+   duplicate, folded into that story's cluster;
+3. hash: the same normalised content hash as a seed or a story is a duplicate;
+4. near: the shingles are compared with every seed, the stories of the history window
+   and the earlier entries of the batch (`decide_near`): duplicate (dropped, or folded
+   into the other's cluster) or related (clustered, never dropped).
+
+A story's cluster is its own id (stored as NULL) unless it is a duplicate or related to
+a story, in which case it joins that story's cluster.
 """
 
 from __future__ import annotations
@@ -18,10 +24,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.orm import Session
 
 from worker.dedup.canonical import canonical_url
+from worker.dedup.decide import Candidate, DedupDecision, DocRef, Thresholds, decide_near
 from worker.dedup.fingerprint import Fingerprint
+from worker.dedup.memory_index import MemoryShingleIndex
 from worker.models import Entry
 from worker.store import stories as story_repo
 from worker.store.tables import Story
@@ -40,23 +49,32 @@ class Verdict:
 
 
 NEW = Verdict("new")
+STORIES: Table = Story.__table__  # type: ignore[assignment]
 
 
 class NearDuplicates(Protocol):
     """The content layers of de-duplication, backed by the database."""
 
+    thresholds: Thresholds
+
     def fingerprint(self, title: str, text: str) -> Fingerprint:
         """The normalised text, its hash and its shingles."""
         ...
 
-    def check(self, session: Session, print_: Fingerprint, now: datetime) -> Verdict:
-        """Compare a fingerprint with the seeds and recent stories."""
+    def candidates(
+        self, session: Session, prints: Sequence[Fingerprint], now: datetime
+    ) -> list[list[Candidate]]:
+        """Stored seeds and recent stories sharing shingles with each fingerprint."""
+        ...
+
+    def index_new(self, session: Session, docs: Sequence[tuple[int, Fingerprint]]) -> None:
+        """Index stories just inserted (their `shingle_count` is already set)."""
         ...
 
     def index(
         self, session: Session, kind: str, doc_id: int, print_: Fingerprint, now: datetime
     ) -> None:
-        """Store a document's shingles in the index."""
+        """Store (or replace) one document's shingles and its `shingle_count`."""
         ...
 
 
@@ -84,6 +102,19 @@ def story_key(entry: Entry) -> str:
     return "sha256:" + hashlib.sha256(f"{entry.title}\n{stamp}".encode()).hexdigest()
 
 
+@dataclass(slots=True)
+class _Pending:
+    """An entry on its way into the stories table."""
+
+    key: str
+    entry: Entry
+    canonical: str | None
+    print_: Fingerprint
+    verdict: Verdict = NEW
+    batch_other: int | None = None  # index of an earlier entry of the batch it repeats
+    id: int = 0
+
+
 def ingest_entries(
     session: Session,
     feed_id: int,
@@ -94,75 +125,153 @@ def ingest_entries(
     """Store the entries not yet seen; return the non-duplicate ones and the duplicate count."""
     keyed = {story_key(entry): entry for entry in entries}
     known = story_repo.known_guids(session, feed_id, keyed)
-    fresh: list[StoredStory] = []
-    duplicates = 0
-    for key, entry in keyed.items():
-        if key in known:
-            continue
-        story, verdict = _store(session, feed_id, key, entry, now, near)
-        if verdict.kind == "duplicate":
-            duplicates += 1
-            continue
-        fresh.append(
-            StoredStory(
-                id=story.id,
-                cluster_id=story.cluster_id or story.id,
-                title=story.title,
-                summary=story.summary,
-                url=story.url,
-                language=story.language,
-                published=story.published_at,
-                verdict=verdict,
-            )
+    batch = [
+        _Pending(
+            key,
+            entry,
+            canonical_url(entry.url) if entry.url else None,
+            near.fingerprint(entry.title, entry.summary),
         )
-    return fresh, duplicates
+        for key, entry in keyed.items()
+        if key not in known
+    ]
+    if not batch:
+        return [], 0
+    _judge(session, batch, now, near)
+    _insert(session, feed_id, batch, now)
+    near.index_new(session, [(p.id, p.print_) for p in batch if p.verdict.kind != "duplicate"])
+    clusters = _clusters(session, batch)
+    fresh = [
+        StoredStory(
+            id=p.id,
+            cluster_id=clusters.get(p.id, p.id),
+            title=p.entry.title,
+            summary=p.entry.summary,
+            url=p.entry.url,
+            language=p.entry.language,
+            published=p.entry.published or now,
+            verdict=p.verdict,
+        )
+        for p in batch
+        if p.verdict.kind != "duplicate"
+    ]
+    return fresh, len(batch) - len(fresh)
 
 
-def _store(
-    session: Session, feed_id: int, key: str, entry: Entry, now: datetime, near: NearDuplicates
-) -> tuple[Story, Verdict]:
-    canonical = canonical_url(entry.url) if entry.url else None
-    print_ = near.fingerprint(entry.title, entry.summary)
-    verdict = _exact_layers(session, canonical, print_.content_hash)
-    if verdict is NEW:
-        verdict = near.check(session, print_, now)
-    story = Story(
-        feed_id=feed_id,
-        guid=key,
-        url=entry.url,
-        canonical_url=canonical,
-        title=entry.title,
-        summary=entry.summary,
-        author=entry.author,
-        language=entry.language,
-        published_at=entry.published or now,
-        first_seen_at=now,
-        content_hash=print_.content_hash,
-        shingle_count=print_.size,
-        dup_kind=None if verdict.kind == "new" else verdict.kind,
-        dup_layer=verdict.layer,
-        dup_of_kind=verdict.other_kind,
-        dup_of_id=verdict.other_id,
-        dup_containment=verdict.containment,
-        dup_jaccard=verdict.jaccard,
+def _judge(session: Session, batch: list[_Pending], now: datetime, near: NearDuplicates) -> None:
+    """Give each pending entry its verdict, earlier entries of the batch included."""
+    by_url = story_repo.stories_by_canonical_url(
+        session, {p.canonical for p in batch if p.canonical}
     )
-    session.add(story)
-    session.flush()
-    if verdict.other_kind == "story" and verdict.other_id is not None:
-        story.cluster_id = story_repo.cluster_of(session, verdict.other_id)
-    else:
-        story.cluster_id = story.id
-    if verdict.kind != "duplicate":
-        near.index(session, "story", story.id, print_, now)
-    return story, verdict
+    by_hash = story_repo.documents_by_content_hash(session, {p.print_.content_hash for p in batch})
+    stored = near.candidates(session, [p.print_ for p in batch], now)
+    seen_urls: dict[str, int] = {}
+    seen_hashes: dict[str, int] = {}
+    earlier = MemoryShingleIndex()
+    least = max(1, min(near.thresholds.min_shared, near.thresholds.min_shared_related))
+    for index, pending in enumerate(batch):
+        url, text_hash = pending.canonical, pending.print_.content_hash
+        if url and url in by_url:
+            pending.verdict = Verdict("duplicate", "url", "story", by_url[url], 1.0, 1.0)
+        elif url and url in seen_urls:
+            pending.verdict, pending.batch_other = (
+                Verdict("duplicate", "url", "story"),
+                seen_urls[url],
+            )
+        elif text_hash in by_hash:
+            kind, other = by_hash[text_hash]
+            pending.verdict = Verdict("duplicate", "hash", kind, other, 1.0, 1.0)
+        elif text_hash in seen_hashes:
+            pending.verdict = Verdict("duplicate", "hash", "story")
+            pending.batch_other = seen_hashes[text_hash]
+        else:
+            local = earlier.overlaps(pending.print_.shingles, min_shared=least)
+            decision = decide_near(pending.print_.size, stored[index] + local, near.thresholds)
+            pending.verdict = _verdict(decision)
+            if decision.other is not None and decision.other.id < 0:
+                pending.batch_other = -decision.other.id - 1
+        if url:
+            seen_urls.setdefault(url, index)
+        seen_hashes.setdefault(text_hash, index)
+        if pending.verdict.kind != "duplicate":
+            earlier.add(DocRef("story", -index - 1), pending.print_.shingles)
 
 
-def _exact_layers(session: Session, canonical: str | None, text_hash: str) -> Verdict:
-    if canonical:
-        other = story_repo.story_with_canonical_url(session, canonical)
-        if other is not None:
-            return Verdict("duplicate", "url", "story", other.id, 1.0, 1.0)
-    found = story_repo.document_with_content_hash(session, text_hash)
-    if found is not None:
-        return Verdict("duplicate", "hash", found[0], found[1], 1.0, 1.0)
-    return NEW
+def _verdict(decision: DedupDecision) -> Verdict:
+    if decision.kind == "new":
+        return NEW
+    other = decision.other
+    return Verdict(
+        kind=decision.kind,
+        layer=decision.layer,
+        other_kind=other.kind if other else None,
+        other_id=other.id if other and other.id > 0 else None,
+        containment=round(decision.containment, 4),
+        jaccard=round(decision.jaccard, 4),
+    )
+
+
+def _insert(session: Session, feed_id: int, batch: list[_Pending], now: datetime) -> None:
+    """Insert the batch in one statement and learn the new ids, in order."""
+    rows = [
+        {
+            "feed_id": feed_id,
+            "guid": p.key,
+            "url": p.entry.url,
+            "canonical_url": p.canonical,
+            "title": p.entry.title,
+            "summary": p.entry.summary,
+            "author": p.entry.author,
+            "language": p.entry.language,
+            "published_at": p.entry.published or now,
+            "first_seen_at": now,
+            "content_hash": p.print_.content_hash,
+            "shingle_count": p.print_.size if p.verdict.kind != "duplicate" else 0,
+            "dup_kind": None if p.verdict.kind == "new" else p.verdict.kind,
+            "dup_layer": p.verdict.layer,
+            "dup_of_kind": p.verdict.other_kind,
+            "dup_of_id": p.verdict.other_id,
+            "dup_containment": p.verdict.containment,
+            "dup_jaccard": p.verdict.jaccard,
+            "cluster_id": None,
+        }
+        for p in batch
+    ]
+    statement = insert(Story).returning(Story.id, sort_by_parameter_order=True)
+    ids = session.scalars(statement, rows).all()
+    for pending, story_id in zip(batch, ids, strict=True):
+        pending.id = story_id
+
+
+def _clusters(session: Session, batch: list[_Pending]) -> dict[int, int]:
+    """Set the cluster of every story that repeats or relates to another; id -> cluster."""
+    stored_others = {
+        p.verdict.other_id
+        for p in batch
+        if p.batch_other is None and p.verdict.other_kind == "story" and p.verdict.other_id
+    }
+    other_cluster = story_repo.clusters_of(session, stored_others)
+    clusters: dict[int, int] = {}
+    changes: list[dict[str, int]] = []
+    for pending in batch:
+        if pending.batch_other is not None:
+            head = batch[pending.batch_other]
+            cluster = clusters.get(head.id, head.id)
+            changes.append({"story_id": pending.id, "cluster": cluster, "other": head.id})
+        elif pending.verdict.other_kind == "story" and pending.verdict.other_id:
+            cluster = other_cluster.get(pending.verdict.other_id, pending.verdict.other_id)
+            changes.append(
+                {"story_id": pending.id, "cluster": cluster, "other": pending.verdict.other_id}
+            )
+        else:
+            continue
+        clusters[pending.id] = cluster
+    if changes:
+        table = STORIES
+        session.connection().execute(
+            update(table)
+            .where(table.c.id == bindparam("story_id"))
+            .values(cluster_id=bindparam("cluster"), dup_of_id=bindparam("other")),
+            changes,
+        )
+    return clusters

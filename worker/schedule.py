@@ -194,6 +194,7 @@ class Service:
         self.worker.registry.refresh()
         redact_watchlists(self.worker.registry.watchlists)
         self.sync_digest_jobs()
+        self.worker.warm_parsers()
         self.scheduler.add_job(
             self.tick, "interval", seconds=self.tick_seconds, id="tick",
             next_run_time=self.worker.clock(),

@@ -26,7 +26,7 @@ The functions that take a `Connection` run inside the caller's transaction; the
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -59,7 +59,15 @@ from worker.errors import StoreError
 from worker.store.tables import SeedDocument, Shingle, Story
 from worker.store.types import UTCDateTime
 
-__all__ = ["SqlShingleIndex", "add_shingles", "check_near_in", "find_overlaps", "remove_shingles"]
+__all__ = [
+    "SqlShingleIndex",
+    "add_shingles",
+    "check_near_in",
+    "find_overlaps",
+    "find_overlaps_many",
+    "insert_new_shingles",
+    "remove_shingles",
+]
 
 _SHINGLES = cast(Table, Shingle.__table__)
 _SEEDS = cast(Table, SeedDocument.__table__)
@@ -160,6 +168,87 @@ def find_overlaps(
     ]
     found.sort(key=lambda c: (-c.shared, c.ref))
     return found
+
+
+_POSTINGS = """
+WITH rare AS (
+    SELECT hash FROM shingles WHERE {hashes}
+    GROUP BY hash HAVING count(*) <= :max_postings
+)
+SELECT shingles.hash, shingles.doc_kind, shingles.doc_id,
+       coalesce(seed_documents.shingle_count, stories.shingle_count)
+FROM shingles
+LEFT JOIN seed_documents
+    ON shingles.doc_kind = 'seed' AND seed_documents.id = shingles.doc_id
+LEFT JOIN stories
+    ON shingles.doc_kind = 'story' AND stories.id = shingles.doc_id
+    AND stories.first_seen_at >= :since
+WHERE shingles.hash IN (SELECT hash FROM rare)
+"""
+_SQLITE_POSTINGS = text(
+    _POSTINGS.format(hashes="hash IN (SELECT value FROM json_each(:hashes))")
+).bindparams(_SINCE)
+_PG_POSTINGS = text(_POSTINGS.format(hashes="hash = ANY(:hashes)")).bindparams(
+    _SINCE, bindparam("hashes", type_=ARRAY(BigInteger()))
+)
+
+
+def find_overlaps_many(
+    conn: Connection,
+    shingle_sets: Sequence[Iterable[int]],
+    since: datetime | None = None,
+    min_shared: int = MIN_SHARED_RELATED,
+    max_postings: int = MAX_POSTINGS,
+) -> list[list[Candidate]]:
+    """`find_overlaps` for many new documents at once, in one statement.
+
+    It reads the postings of every rare shingle of the batch and counts shared shingles
+    per new document here, so a feed's worth of stories costs one round trip.
+    """
+    sets = [frozenset(shingles) for shingles in shingle_sets]
+    hashes = sorted(set().union(*sets)) if sets else []
+    if not hashes:
+        return [[] for _ in sets]
+    params: dict[str, Any] = {"max_postings": max_postings, "since": since or _EPOCH}
+    if conn.dialect.name == "postgresql":
+        statement, params["hashes"] = _PG_POSTINGS, hashes
+    else:
+        statement, params["hashes"] = _SQLITE_POSTINGS, json.dumps(hashes)
+    postings: dict[int, list[tuple[DocRef, int]]] = {}
+    for hash_, kind, doc_id, size in conn.execute(statement, params).all():
+        if size is not None:
+            postings.setdefault(int(hash_), []).append((_ref(kind, int(doc_id)), int(size)))
+    least = max(min_shared, 1)
+    found: list[list[Candidate]] = []
+    for signature in sets:
+        shared: dict[DocRef, int] = {}
+        sizes: dict[DocRef, int] = {}
+        for hash_ in signature:
+            for ref, size in postings.get(hash_, ()):
+                shared[ref] = shared.get(ref, 0) + 1
+                sizes[ref] = size
+        candidates = [
+            Candidate(ref=ref, shared=n, size=sizes[ref]) for ref, n in shared.items() if n >= least
+        ]
+        candidates.sort(key=lambda c: (-c.shared, c.ref))
+        found.append(candidates)
+    return found
+
+
+def insert_new_shingles(conn: Connection, docs: Sequence[tuple[DocRef, Iterable[int]]]) -> None:
+    """Index documents that have no shingles yet, in one statement.
+
+    The rows go straight to the driver's `executemany` (tens of rows per story make
+    SQLAlchemy's per-row parameter handling the largest cost of storing a story).
+    """
+    rows = [(h, ref.kind, ref.id) for ref, shingles in docs for h in set(shingles)]
+    if not rows:
+        return
+    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    conn.exec_driver_sql(
+        f"INSERT INTO shingles (hash, doc_kind, doc_id) VALUES ({marker}, {marker}, {marker})",
+        rows,
+    )
 
 
 def check_near_in(

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from worker.dedup.decide import DedupDecision, DocRef, Thresholds, decide_near
+from worker.dedup.decide import Candidate, DocRef, Thresholds
 from worker.dedup.fingerprint import Fingerprint, fingerprint
-from worker.dedup.sql_index import add_shingles, find_overlaps
-from worker.ingest import NEW, Verdict
+from worker.dedup.sql_index import add_shingles, find_overlaps_many, insert_new_shingles
 
 
 class StoreNearDuplicates:
@@ -27,13 +27,23 @@ class StoreNearDuplicates:
         """The normalised text, its hash and its shingles."""
         return fingerprint(title, text)
 
-    def check(self, session: Session, print_: Fingerprint, now: datetime) -> Verdict:
-        """The near-duplicate verdict against the seeds and recent stories."""
+    def candidates(
+        self, session: Session, prints: Sequence[Fingerprint], now: datetime
+    ) -> list[list[Candidate]]:
+        """Seeds and recent stories sharing shingles with each fingerprint (one statement)."""
         least = min(self.thresholds.min_shared, self.thresholds.min_shared_related)
-        candidates = find_overlaps(
-            session.connection(), print_.shingles, since=now - self.history, min_shared=least
+        return find_overlaps_many(
+            session.connection(),
+            [p.shingles for p in prints],
+            since=now - self.history,
+            min_shared=least,
         )
-        return to_verdict(decide_near(print_.size, candidates, self.thresholds))
+
+    def index_new(self, session: Session, docs: Sequence[tuple[int, Fingerprint]]) -> None:
+        """Index stories just inserted, in one statement."""
+        insert_new_shingles(
+            session.connection(), [(DocRef("story", doc_id), p.shingles) for doc_id, p in docs]
+        )
 
     def index(
         self, session: Session, kind: str, doc_id: int, print_: Fingerprint, now: datetime
@@ -42,17 +52,3 @@ class StoreNearDuplicates:
         ref = DocRef(kind="seed" if kind == "seed" else "story", id=doc_id)
         session.flush()
         add_shingles(session.connection(), ref, print_.shingles)
-
-
-def to_verdict(decision: DedupDecision) -> Verdict:
-    """The pipeline's view of a de-duplication decision."""
-    if decision.kind == "new":
-        return NEW
-    return Verdict(
-        kind=decision.kind,
-        layer=decision.layer,
-        other_kind=decision.other.kind if decision.other else None,
-        other_id=decision.other.id if decision.other else None,
-        containment=round(decision.containment, 4),
-        jaccard=round(decision.jaccard, 4),
-    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from worker.store.tables import Feed, SeedDocument, Story
@@ -43,6 +43,55 @@ def document_with_content_hash(session: Session, content_hash: str) -> tuple[str
         select(Story.id).where(Story.content_hash == content_hash).order_by(Story.id).limit(1)
     )
     return ("story", story_id) if story_id is not None else None
+
+
+def stories_by_canonical_url(session: Session, urls: Iterable[str]) -> dict[str, int]:
+    """The earliest stored story for each of these canonical URLs."""
+    found: dict[str, int] = {}
+    wanted = sorted(set(urls))
+    for start in range(0, len(wanted), 500):
+        rows = session.execute(
+            select(Story.canonical_url, func.min(Story.id))
+            .where(Story.canonical_url.in_(wanted[start : start + 500]))
+            .group_by(Story.canonical_url)
+        )
+        found.update({url: story_id for url, story_id in rows if url})
+    return found
+
+
+def documents_by_content_hash(
+    session: Session, hashes: Iterable[str]
+) -> dict[str, tuple[str, int]]:
+    """For each content hash, a seed (preferred) or the earliest story with that hash."""
+    wanted = sorted(set(hashes))
+    found: dict[str, tuple[str, int]] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        for text_hash, story_id in session.execute(
+            select(Story.content_hash, func.min(Story.id))
+            .where(Story.content_hash.in_(chunk))
+            .group_by(Story.content_hash)
+        ):
+            found[text_hash] = ("story", story_id)
+        for text_hash, seed_id in session.execute(
+            select(SeedDocument.content_hash, func.min(SeedDocument.id))
+            .where(SeedDocument.content_hash.in_(chunk))
+            .group_by(SeedDocument.content_hash)
+        ):
+            found[text_hash] = ("seed", seed_id)
+    return found
+
+
+def clusters_of(session: Session, story_ids: Iterable[int]) -> dict[int, int]:
+    """The cluster id of each story (its own id when it heads a cluster)."""
+    wanted = sorted(set(story_ids))
+    found: dict[int, int] = {}
+    for start in range(0, len(wanted), 500):
+        for story_id, cluster in session.execute(
+            select(Story.id, Story.cluster_id).where(Story.id.in_(wanted[start : start + 500]))
+        ):
+            found[story_id] = cluster if cluster is not None else story_id
+    return found
 
 
 def cluster_of(session: Session, story_id: int) -> int:

@@ -1,0 +1,107 @@
+"""Ingesting a feed body: exact and near duplicates, within the batch and against the store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from worker.app import Worker, build_worker
+from worker.config import load_settings
+from worker.ingest import ingest_entries
+from worker.models import Entry
+from worker.store import feeds as feed_repo
+from worker.store.db import upgrade
+from worker.store.tables import Story
+
+NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+WIRE = (
+    "Nippon Steel said on Tuesday it would invest an additional 11 billion dollars in U.S. "
+    "Steel plants in Pennsylvania and Indiana by 2028, including a new electric arc furnace "
+    "in the Mon Valley, after the two companies completed their merger under a national "
+    "security agreement that gives the federal government a golden share in the company."
+)
+OTHER = (
+    "Toyota will build a battery plant in North Carolina that employs two thousand people, "
+    "the carmaker said, as Japanese companies expand factories across the American south "
+    "ahead of new tariffs on imported vehicles and parts announced by the White House."
+)
+
+
+@pytest.fixture
+def worker(database_url: str, tmp_path: Path) -> Iterator[Worker]:
+    """A worker on a migrated database with two feeds."""
+    made = build_worker(load_settings(database_url=database_url, watchlists_dir=tmp_path), env={})
+    upgrade(made.engine)
+    with made.sessions.begin() as session:
+        feed_repo.ensure_feeds(session, ["http://a.example/rss", "http://b.example/rss"])
+    yield made
+    made.close()
+
+
+def ingest(worker: Worker, feed_id: int, entries: list[Entry]) -> tuple[list[int], int]:
+    """Ingest one body; the ids of the stories kept and the number of duplicates."""
+    with worker.sessions.begin() as session:
+        fresh, duplicates = ingest_entries(session, feed_id, entries, NOW, worker.near)
+    return [story.id for story in fresh], duplicates
+
+
+def stories(worker: Worker) -> dict[str, Story]:
+    """Every stored story, by guid."""
+    with worker.sessions() as session:
+        return {story.guid: story for story in session.scalars(select(Story))}
+
+
+def entry(guid: str, title: str, text: str, url: str | None = None) -> Entry:
+    """A feed entry published at NOW."""
+    return Entry(guid=guid, url=url, title=title, summary=text, published=NOW)
+
+
+def test_same_link_twice_in_one_body_is_stored_once_as_new(worker: Worker) -> None:
+    """Two guids with one canonical URL: the second is a duplicate in the first's cluster."""
+    kept, duplicates = ingest(worker, 1, [
+        entry("1", "Steel deal", WIRE, "https://x.example/a?utm_source=rss"),
+        entry("2", "Steel deal (updated)", WIRE + " Updated.", "https://X.example/a"),
+    ])  # fmt: skip
+    assert (len(kept), duplicates) == (1, 1)
+    by_guid = stories(worker)
+    assert by_guid["2"].dup_layer == "url"
+    assert by_guid["2"].dup_of_id == by_guid["1"].id
+    assert by_guid["2"].cluster_id == by_guid["1"].id
+
+
+def test_near_duplicate_in_the_same_body_is_dropped(worker: Worker) -> None:
+    """A reprint with a byline and a new headline, later in the same body, is a duplicate."""
+    kept, duplicates = ingest(worker, 1, [
+        entry("1", "Nippon Steel pledges $11bn more", WIRE),
+        entry("2", "Mon Valley gets a furnace", "PITTSBURGH (Wire) - " + WIRE
+              + " Reporting by Ann Writer; Editing by Bob Editor"),
+        entry("3", "Toyota battery plant", OTHER),
+    ])  # fmt: skip
+    assert (len(kept), duplicates) == (2, 1)
+    reprint = stories(worker)["2"]
+    assert (reprint.dup_kind, reprint.dup_layer) == ("duplicate", "near")
+    assert reprint.dup_of_id == stories(worker)["1"].id
+
+
+def test_story_from_another_feed_joins_the_cluster(worker: Worker) -> None:
+    """The same story from a second feed is folded into the first one's cluster."""
+    (first,), _ = ingest(worker, 1, [entry("a1", "Nippon Steel pledges $11bn more", WIRE)])
+    kept, duplicates = ingest(worker, 2, [
+        entry("b1", "Fresh billions for U.S. Steel mills", WIRE),
+        entry("b2", "Toyota battery plant", OTHER),
+    ])  # fmt: skip
+    assert (len(kept), duplicates) == (1, 1)
+    assert stories(worker)["b1"].cluster_id == first
+
+
+def test_an_entry_already_stored_is_not_stored_again(worker: Worker) -> None:
+    """Ingesting the same body twice stores nothing the second time."""
+    body = [entry("1", "Nippon Steel pledges $11bn more", WIRE), entry("2", "Toyota", OTHER)]
+    kept, _ = ingest(worker, 1, body)
+    assert len(kept) == 2
+    assert ingest(worker, 1, body) == ([], 0)
+    assert len(stories(worker)) == 2
