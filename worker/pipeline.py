@@ -98,8 +98,12 @@ def poll_feeds(worker: Worker) -> PollReport:
     except BaseException:
         _release(worker, [state.id for state in due])
         raise
+    quiet: list[tuple[FeedState, FetchResult]] = []
     for state, (result, parsed) in zip(due, polled, strict=True):
         report.feeds += 1
+        if _is_quiet(result, parsed):
+            quiet.append((state, result))
+            continue
         try:
             _handle_result(worker, state, result, parsed, report)
         except Exception as exc:  # one feed must never stop the others
@@ -107,10 +111,54 @@ def poll_feeds(worker: Worker) -> PollReport:
             report.failed += 1
             report.errors.append(f"{state.url}: {type(exc).__name__}")
             _release(worker, [state.id])
+    if quiet:
+        try:
+            _record_quiet(worker, quiet, report)
+        except Exception:
+            log.exception("could not record the unchanged feeds; they are polled again")
+            _release(worker, [state.id for state, _ in quiet])
     metrics.stories(
         new=report.stories_new, duplicate=report.stories_duplicate, matched=report.matches_queued
     )
     return report
+
+
+def _is_quiet(result: FetchResult, parsed: Parsed) -> bool:
+    """A poll that found nothing new and changes nothing but the feed's timestamps."""
+    return (
+        result.error is None
+        and parsed is None
+        and (result.not_modified or result.unchanged)
+        and result.permanent_redirect_to is None
+    )
+
+
+def _record_quiet(
+    worker: Worker, quiet: Sequence[tuple[FeedState, FetchResult]], report: PollReport
+) -> None:
+    """Record every unchanged feed of the cycle in one transaction (most feeds, most polls)."""
+    now = worker.clock()
+    updates = []
+    for state, result in quiet:
+        metrics.feed_polled(result.status)
+        when = next_poll_at(
+            now,
+            worker.poll_interval,
+            retry_after_seconds=result.retry_after_seconds,
+            cache_floor_seconds=result.cache_floor_seconds,
+            rng=worker.rng,
+        )
+        updates.append(
+            feed_repo.Unchanged(state.id, result.status, result.etag, result.last_modified, when)
+        )
+        log.info(
+            "feed polled",
+            extra={"feed": state.url, "feed_id": state.id, "status": result.status, "new": 0,
+                   "duration_ms": round(result.elapsed_ms, 1)},
+        )  # fmt: skip
+    with worker.sessions.begin() as session:
+        feed_repo.record_unchanged(session, updates, now)
+    report.not_modified += len(quiet)
 
 
 def _release(worker: Worker, feed_ids: list[int]) -> None:

@@ -9,15 +9,17 @@ mid-poll leaves a lease that expires, and the feed is due again for the others.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from worker.store.tables import Feed
+from worker.store.types import UTCDateTime
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +144,52 @@ def record_success(
         taken = session.scalar(select(Feed.id).where(Feed.url == new_url))
         if taken is None:
             feed.url = new_url
+
+
+@dataclass(frozen=True, slots=True)
+class Unchanged:
+    """A feed that answered 304 or an identical body."""
+
+    feed_id: int
+    status: int | None
+    etag: str | None
+    last_modified: str | None
+    next_poll_at: datetime
+
+
+def record_unchanged(session: Session, feeds: Sequence[Unchanged], now: datetime) -> None:
+    """Record many unchanged polls in one statement (and give back their leases)."""
+    table = cast(Table, Feed.__table__)
+    moment = bindparam("now", type_=UTCDateTime())
+    session.connection().execute(
+        update(table)
+        .where(table.c.id == bindparam("feed_id"))
+        .values(
+            first_polled_at=func.coalesce(table.c.first_polled_at, moment),
+            last_polled_at=moment,
+            last_success_at=moment,
+            last_status=bindparam("status"),
+            etag=func.coalesce(bindparam("etag"), table.c.etag),
+            last_modified=func.coalesce(bindparam("last_modified"), table.c.last_modified),
+            consecutive_failures=0,
+            failing_since=None,
+            failure_reported=False,
+            next_poll_at=bindparam("next_poll_at", type_=UTCDateTime()),
+            lease_owner=None,
+            lease_until=None,
+        ),
+        [
+            {
+                "feed_id": feed.feed_id,
+                "now": now,
+                "status": feed.status,
+                "etag": feed.etag,
+                "last_modified": feed.last_modified,
+                "next_poll_at": feed.next_poll_at,
+            }
+            for feed in feeds
+        ],
+    )
 
 
 def record_failure(
