@@ -113,10 +113,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         upgrade(worker.engine)
         _import_seeds(worker)
-        result = worker.registry.refresh()
+        worker.registry.refresh()  # logs each invalid file once, with file and field
         redact_watchlists(worker.registry.watchlists)
-        for error in result.errors:
-            log.error("watchlist invalid: %s", error)
         if args.once:
             report = pipeline.run_once(worker)
             print(

@@ -149,5 +149,5 @@ class WatchlistRegistry:
         for error in errors:
             key = _error_key(error)
             if key not in self._logged:
-                self.logger.warning("watchlist invalid: %s", error)
+                self.logger.error("watchlist invalid: %s", error)
         self._logged = keys
