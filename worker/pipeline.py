@@ -39,6 +39,7 @@ from worker.parse import parse_feed
 from worker.store import feeds as feed_repo
 from worker.store import outbox
 from worker.store.feeds import FeedState
+from worker.store.locks import named_locks
 
 log = logging.getLogger("wirewatch.pipeline")
 
@@ -407,16 +408,17 @@ def deliver(worker: Worker) -> DeliveryReport:
 
 
 async def _deliver(worker: Worker) -> DeliveryReport:
-    async with build_client(worker.fetch_config, resolver=worker.resolver) as client:
-        return await deliver_due(
-            worker.sessions,
-            client,
-            secrets_for=worker.secrets_for,
-            clock=worker.clock,
-            schedule=worker.settings.retry_schedule,
-            timeout=worker.settings.delivery_timeout_seconds,
-            rng=worker.rng,
-            address_policy=worker.policy,
-            resolver=worker.resolver,
-            owner=worker.instance_id,
-        )
+    with named_locks(worker.engine) as locks:
+        async with build_client(worker.fetch_config, resolver=worker.resolver) as client:
+            return await deliver_due(
+                worker.sessions,
+                client,
+                secrets_for=worker.secrets_for,
+                clock=worker.clock,
+                schedule=worker.settings.retry_schedule,
+                timeout=worker.settings.delivery_timeout_seconds,
+                rng=worker.rng,
+                address_policy=worker.policy,
+                resolver=worker.resolver,
+                locks=locks,
+            )

@@ -8,9 +8,9 @@ stacks runs.
 
 Replicas: feeds are shared through leases on their rows (`pipeline.poll_feeds`); a
 digest is built under the named lease `digest:<watchlist>`, each destination is sent to
-under `deliver:<destination>` (so no message goes out twice at once, and a slow
-destination never holds up another replica's), and the prune under `prune`, so that each
-happens once however many replicas run.
+under the advisory lock `deliver:<destination>` (`worker.store.locks`: no message goes
+out twice at once, and the lock dies with its holder), and the prune under `prune`, so
+that each happens once however many replicas run.
 
 Shutdown: SIGTERM or SIGINT stops the scheduler from starting new jobs; the job in
 flight gets `shutdown_timeout` seconds to finish, then this process's leases are given

@@ -23,7 +23,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
@@ -33,7 +33,8 @@ from worker.delivery.apprise_send import send_apprise
 from worker.delivery.signing import webhook_headers
 from worker.errors import FetchRefused
 from worker.fetch.guard import AddressPolicy, Resolver, check_url
-from worker.store import leases, outbox
+from worker.store import outbox
+from worker.store.locks import NamedLocks
 from worker.store.tables import Delivery
 
 log = logging.getLogger("wirewatch.delivery")
@@ -88,14 +89,14 @@ async def deliver_due(
     rng: random.Random | None = None,
     address_policy: AddressPolicy | None = None,
     resolver: Resolver | None = None,
-    owner: str | None = None,
+    locks: NamedLocks | None = None,
 ) -> DeliveryReport:
     """Attempt every pending delivery that is due, keeping order per destination.
 
-    With an `owner`, each destination is sent to only while holding the lease
+    With `locks`, each destination is sent to only while holding the lock
     `deliver:<destination>`, so replicas sharing a database never send the same message
-    at once; a destination another replica holds is skipped (that replica sends it), and
-    a lease left by a dead replica expires after the time its pass could take.
+    at once; a destination another replica holds is skipped (that replica sends it). The
+    locks die with their holder, so a restarted worker sends at once.
     """
     options = SendOptions(
         schedule, timeout, address_policy or AddressPolicy(), resolver, rng or random.Random()
@@ -109,12 +110,9 @@ async def deliver_due(
 
     async def run(destination: str, ids: list[str]) -> None:
         async with gate:
-            lease = f"deliver:{destination}"
-            ttl = timedelta(seconds=timeout * (len(ids) + 1) + 30)
-            if owner is not None:
-                with sessions.begin() as session:
-                    if not leases.claim(session, lease, owner, ttl, clock()):
-                        return
+            name = f"deliver:{destination}"
+            if locks is not None and not locks.try_acquire(name):
+                return
             try:
                 for delivery_id in ids:
                     sent = await _deliver_one(
@@ -124,9 +122,8 @@ async def deliver_due(
                     if not sent:
                         break
             finally:
-                if owner is not None:
-                    with sessions.begin() as session:
-                        leases.release(session, lease, owner)
+                if locks is not None:
+                    locks.release(name)
 
     await asyncio.gather(*(run(dest, ids) for dest, ids in by_destination.items()))
     return report
