@@ -9,10 +9,14 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from worker import __version__
 from worker.config import Settings, load_settings
 from worker.errors import ConfigError, WirewatchError
+
+if TYPE_CHECKING:  # imported lazily at run time, so that `--help` stays quick
+    from worker.app import Worker
 
 log = logging.getLogger("wirewatch")
 
@@ -141,20 +145,18 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         worker.close()
 
 
-def _import_seeds(worker: object) -> None:
-    from worker.app import Worker
+def _import_seeds(worker: Worker) -> None:
+    """Import new or changed seeds, once across replicas starting together."""
+    from datetime import timedelta
+
     from worker.seeds import iter_seed_files
+    from worker.store import leases
     from worker.store.seed_docs import import_seeds
 
-    assert isinstance(worker, Worker)
     directory = worker.settings.seeds_dir
     if not directory.is_dir():
         log.warning("no seeds folder", extra={"path": str(directory)})
         return
-    from datetime import timedelta
-
-    from worker.store import leases
-
     with worker.sessions.begin() as session:  # replicas starting together import once
         if not leases.claim(
             session, "seeds", worker.instance_id, timedelta(minutes=10), worker.clock()
