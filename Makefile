@@ -38,6 +38,7 @@ bench: install  ## every benchmark, printing its figures
 	$(BIN)/python bench/dedup.py
 	$(BIN)/python bench/dedup_eval.py
 	$(BIN)/python bench/poll.py
+	$(BIN)/python bench/poll_pipeline.py
 	$(BIN)/python bench/deliver.py
 	$(BIN)/python bench/digest_render.py
 
