@@ -154,6 +154,8 @@ def main() -> int:
         print(f"memory (RSS)     start {start_kib / 1024:.1f} MiB (after 20 s), "
               f"end {end_kib / 1024:.1f} MiB, peak {peak_kib / 1024:.1f} MiB, "
               f"bounded {'yes' if bounded else 'NO'}")  # fmt: skip
+        quarters = [warmup[min(len(warmup) - 1, len(warmup) * q // 4)] for q in range(5)]
+        print("memory by quarter " + " -> ".join(f"{kib / 1024:.1f}" for kib in quarters) + " MiB")
         print(f"worker exit      {worker.returncode}")
         ok = not missing and not doubled_stories and not doubled_ids and bounded and not crashed
         if not ok:
