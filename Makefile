@@ -24,7 +24,7 @@ test: install  ## the whole test suite, on SQLite and PostgreSQL
 	$(BIN)/pytest -q
 
 test-sqlite: install  ## the tests that need no PostgreSQL server
-	$(BIN)/pytest -q -k "not postgresql"
+	$(BIN)/pytest -q -k "not postgresql" -m "not postgresql"
 
 lint: install  ## ruff lint and format check
 	$(BIN)/ruff check .

@@ -18,7 +18,7 @@ from tests.e2e.test_replicas import ChangingFeeds, delivered_stories, start, sto
 from tests.e2e.test_replicas import write_watchlist as write_minutely_watchlist
 from tests.servers import LocalServer, Received, Response
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.postgresql]
 
 CLUSTERS = Path("/etc/postgresql")
 

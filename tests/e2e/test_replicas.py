@@ -25,7 +25,7 @@ from tests.conftest import _pg_database
 from tests.feedgen import Item, rss
 from tests.servers import LocalServer, Received, Response
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.postgresql]
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 POLL_SECONDS = 10
