@@ -52,3 +52,16 @@ def receiver() -> Iterator[LocalServer]:
     """A local webhook receiver that records every request."""
     with serving() as server:
         yield server
+
+
+def worker_env(database_url: str, watchlists: Path, **extra: str) -> dict[str, str]:
+    """The environment of a `wirewatch` subprocess: this database and watchlist folder,
+    the repository's seeds, and loopback allowed (the test servers run there)."""
+    return {
+        **os.environ,
+        "WIREWATCH_DATABASE_URL": database_url,
+        "WIREWATCH_WATCHLISTS_DIR": str(watchlists),
+        "WIREWATCH_SEEDS_DIR": str(REPO / "seeds"),
+        "WIREWATCH_ALLOW_HOSTS": "127.0.0.1",
+        **extra,
+    }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import worker_env
 from tests.feedgen import Item, rss
 from tests.servers import LocalServer, Response
 
@@ -47,16 +46,13 @@ def test_added_file_is_polled_and_a_bad_edit_keeps_the_last_good_version(
     folder = tmp_path / "watchlists"
     folder.mkdir()
     (folder / "a.yaml").write_text(watchlist("a", "steel", feed_server.url("/a.rss")))
-    env = {
-        **os.environ,
-        "WIREWATCH_DATABASE_URL": database_url,
-        "WIREWATCH_WATCHLISTS_DIR": str(folder),
-        "WIREWATCH_SEEDS_DIR": str(REPO / "seeds"),
-        "WIREWATCH_ALLOW_HOSTS": "127.0.0.1",
-        "WIREWATCH_TICK_SECONDS": "1",
-        "WIREWATCH_POLL_INTERVAL_SECONDS": "10",
-        "WIREWATCH_LOG_FORMAT": "json",
-    }
+    env = worker_env(
+        database_url,
+        folder,
+        WIREWATCH_TICK_SECONDS="1",
+        WIREWATCH_POLL_INTERVAL_SECONDS="10",
+        WIREWATCH_LOG_FORMAT="json",
+    )
     process = subprocess.Popen(
         [sys.executable, "-m", "worker", "run"],
         env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from tests.conftest import REPO
+from tests.conftest import REPO, worker_env
 from tests.feedgen import Item, atom, rss
 from tests.servers import LocalServer, Response
 
@@ -47,15 +46,9 @@ def write_watchlist(directory: Path, feeds: list[str], hook: str) -> None:
 
 def run_once(database_url: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     """Run `wirewatch run --once` as a user would, in a subprocess."""
-    env = {
-        **os.environ,
-        "WIREWATCH_DATABASE_URL": database_url,
-        "WIREWATCH_WATCHLISTS_DIR": str(tmp_path / "watchlists"),
-        "WIREWATCH_SEEDS_DIR": str(REPO / "seeds"),
-        "WIREWATCH_ALLOW_HOSTS": "127.0.0.1",
-        "WIREWATCH_LOG_FORMAT": "json",
-        "HOOK_SECRET": SECRET,
-    }
+    env = worker_env(
+        database_url, tmp_path / "watchlists", WIREWATCH_LOG_FORMAT="json", HOOK_SECRET=SECRET
+    )
     return subprocess.run(
         [sys.executable, "-m", "worker", "run", "--once"],
         env=env,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -12,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
-from tests.e2e.test_run_once import write_watchlist
+from tests.conftest import worker_env
+from tests.e2e.test_run_once import SECRET, write_watchlist
 from tests.feedgen import Item, rss
 from tests.servers import LocalServer, Response
 
@@ -32,14 +31,7 @@ def test_service_polls_and_stops_on_signal(
     )
     receiver.routes["/hook"] = Response(b"", 204)
     write_watchlist(tmp_path / "watchlists", [feed_server.url("/f.rss")], receiver.url("/hook"))
-    env = {
-        **os.environ,
-        "WIREWATCH_DATABASE_URL": database_url,
-        "WIREWATCH_WATCHLISTS_DIR": str(tmp_path / "watchlists"),
-        "WIREWATCH_SEEDS_DIR": str(REPO / "seeds"),
-        "WIREWATCH_ALLOW_HOSTS": "127.0.0.1",
-        "HOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-    }
+    env = worker_env(database_url, tmp_path / "watchlists", HOOK_SECRET=SECRET)
     process = subprocess.Popen(
         [sys.executable, "-m", "worker", "run"],
         env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
