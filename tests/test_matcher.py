@@ -11,10 +11,10 @@ from worker.errors import QuerySyntaxError
 from worker.models import Document, Watchlist
 from worker.watchlists import Matcher, explain, load_watchlists
 from worker.watchlists.docindex import DocIndex
-from worker.watchlists.gate import Gate
+from worker.watchlists.gate import Gate, gate_text
 from worker.watchlists.matcher import compile_watchlist, evaluate
 from worker.watchlists.query import Query, Term
-from worker.watchlists.textfold import fold, words
+from worker.watchlists.textfold import WORD_RE, fold, fold_with_offsets, words
 
 REPO = Path(__file__).resolve().parent.parent
 US_STEEL = ("=U.S. Steel", "=US Steel", "United States Steel", "=USS")
@@ -187,3 +187,26 @@ def test_gate_finds_the_key_of_every_word(text: str) -> None:
     candidates = gate.candidates(Document(text, ""))
     for number, query in enumerate(queries):
         assert number in candidates, query.text
+
+
+@settings(max_examples=800, deadline=None)
+@given(WORDY, WORDY)
+def test_gate_text_reads_every_separator_as_a_space(title: str, summary: str) -> None:
+    """The gate text is the folded, case-folded text with a space for each non-word character."""
+    text = fold(f"{title}\n{summary}").casefold().replace("''", " ").replace("'", "")
+    expected = " " + "".join(char if char.isalnum() else " " for char in text)
+    assert gate_text(Document(title, summary)) == expected
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.one_of(WORDY, st.text(max_size=40)))
+def test_snippet_marks_the_word_it_is_for(text: str) -> None:
+    """The snippet of each word of a field marks exactly that word of the original text."""
+    field = DocIndex(Document(text, "")).fields["title"]
+    folded, offsets = fold_with_offsets(text)
+    for number, match in enumerate(WORD_RE.finditer(folded)):
+        start, end = match.span()
+        if offsets is not None:
+            start, end = offsets[start], offsets[end - 1] + 1
+        marked = " ".join(f"**{text[start:end]}**".split())
+        assert marked in field.snippet((number, number + 1))

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from worker.textnorm import fold, fold_with_offsets, normalize, stem, words
+from worker.watchlists.textfold import WORD_RE, fold_char, raw_words, word_spans
 
 
 @pytest.mark.parametrize(
@@ -113,3 +114,28 @@ def test_offsets_cover_the_folded_text(text: str) -> None:
     else:
         assert len(offsets) == len(folded) + 1
         assert offsets == sorted(offsets)
+
+
+# Letters, digits, dots, apostrophes and separators, ASCII or not: every path of the splitter.
+SPLITTABLE = st.text(
+    alphabet=st.sampled_from([*"abSU19 .'`-_,\n\u2019\u00e9\u00df\u00a0\u00bd\u0130", "\ufb01"]),
+    max_size=40,
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.one_of(SPLITTABLE, st.text(max_size=40)))
+def test_fast_word_splitting_agrees_with_the_pattern(text: str) -> None:
+    """The fast ways of splitting folded text give the same words as `WORD_RE` itself."""
+    folded = fold(text)
+    assert raw_words(folded) == WORD_RE.findall(folded)
+    assert [m.span() for m in word_spans(folded)] == [m.span() for m in WORD_RE.finditer(folded)]
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.one_of(SPLITTABLE, st.text(max_size=40)))
+def test_offsets_fold_each_character(text: str) -> None:
+    """`fold_with_offsets` folds every character on its own, and maps only when needed."""
+    folded, offsets = fold_with_offsets(text)
+    assert folded == (text if text.isascii() else "".join(map(fold_char, text)))
+    assert (offsets is None) == all(len(fold_char(char)) == 1 for char in text)

@@ -1,18 +1,26 @@
 """The words of one document, indexed once so that every watchlist can look them up.
 
-Each field (title, summary) is folded (see `textfold`) and split into words with one
-regular expression; case-folding and stemming work on the whole list at once. What the
-matcher needs only for the watchlists it evaluates (spans for snippets, the map back to
-the original text) is computed on first use, so a story no watchlist wants costs little.
+Each field (title, summary) is folded (see `textfold`), unless the caller already folded
+it for the gate, and split into words (`raw_words`); case-folding and stemming work on the
+whole list at once. What the matcher needs only for the watchlists it evaluates (spans
+for snippets, the map back to the original text) is computed on first use, so a story no
+watchlist wants costs little.
 """
 
 from __future__ import annotations
 
-import re
-
 from worker.models import Document
 from worker.watchlists.query import Term
-from worker.watchlists.textfold import STEMS, WORD_RE, clean_word, fold, fold_with_offsets
+from worker.watchlists.textfold import (
+    STEMS,
+    clean_word,
+    fold,
+    fold_with_offsets,
+    is_plain,
+    plain_words,
+    raw_words,
+    word_spans,
+)
 
 SNIPPET_CHARS = 120
 Span = tuple[int, int]  # word indexes: start inclusive, end exclusive
@@ -21,19 +29,40 @@ Span = tuple[int, int]  # word indexes: start inclusive, end exclusive
 class FieldIndex:
     """The words of one field: cased forms, case-folded forms, stems and where they are."""
 
-    __slots__ = ("_matches", "_offsets", "cased", "lowers", "stems", "text")
+    __slots__ = (
+        "_bounds",
+        "_cased_text",
+        "_lower_text",
+        "_offsets",
+        "_plain",
+        "cased",
+        "lowers",
+        "stem_set",
+        "stems",
+        "text",
+    )
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, folded: str | None = None) -> None:
+        """Index `text`; `folded` is `fold(text)` when the caller has it already."""
         self.text = text
-        raws: list[str] = WORD_RE.findall(fold(text))
+        if folded is None:
+            folded = fold(text)
+        # The folded text when its words are its runs of letters and digits, for snippets.
+        self._plain = folded if is_plain(folded) else None
+        raws = plain_words(folded) if self._plain is not None else raw_words(folded)
         joined = "\n".join(raws)
         if "." in joined or "'" in joined:
             raws = [clean_word(raw) for raw in raws]
             joined = "\n".join(raws)
+        lowered = joined.casefold()
         self.cased = raws
-        self.lowers = joined.casefold().split("\n") if raws else []
+        self.lowers = lowered.split("\n") if raws else []
         self.stems = list(map(STEMS.__getitem__, self.lowers))
-        self._matches: list[re.Match[str]] | None = None
+        self.stem_set = set(self.stems)
+        # Every word after a newline, so that "\n" + prefix finds a word with that prefix.
+        self._cased_text = "\n" + joined
+        self._lower_text = "\n" + lowered
+        self._bounds: list[tuple[int, int]] | None = None
         self._offsets: list[int] | None = None
 
     def occurrences(self, word_stem: str) -> list[int]:
@@ -45,6 +74,17 @@ class FieldIndex:
                 found.append(index)
         except ValueError:
             return found
+
+    def may_contain(self, term: Term) -> bool:
+        """False when `term` surely does not occur: its first stem, or its prefix, is absent.
+
+        Cheap (a set lookup or one substring search), so it runs before `term_spans`.
+        """
+        if term.prefix and len(term.stems) == 1:
+            if term.cased is not None:
+                return "\n" + term.cased[0] in self._cased_text
+            return "\n" + term.stems[0] in self._lower_text
+        return term.stems[0] in self.stem_set
 
     def term_spans(self, term: Term) -> list[Span]:
         """Where `term` occurs, as word spans."""
@@ -71,12 +111,31 @@ class FieldIndex:
             return self.cased[index] == term.cased[k]
         return self.stems[index] == term.stems[k]
 
-    def _char_range(self, span: Span) -> tuple[int, int]:
-        if self._matches is None:
+    def _word_bounds(self, last: int) -> list[tuple[int, int]]:
+        """Where the words are in the folded text (character ranges), at least up to the
+        word `last`."""
+        if self._bounds is None:
             folded, self._offsets = fold_with_offsets(self.text)
-            self._matches = list(WORD_RE.finditer(folded))
-        start = self._matches[span[0]].start()
-        end = self._matches[span[1] - 1].end()
+            if folded != self._plain:
+                self._plain = None
+                self._bounds = [match.span() for match in word_spans(folded)]
+                return self._bounds
+            self._bounds = []
+        bounds, plain = self._bounds, self._plain
+        if plain is not None and len(bounds) <= last:
+            # The words are the runs of letters and digits, in order: each is the first
+            # occurrence of itself after the one before (only separators stand between).
+            end = bounds[-1][1] if bounds else 0
+            for word in self.cased[len(bounds) : last + 1]:
+                start = plain.find(word, end)
+                end = start + len(word)
+                bounds.append((start, end))
+        return bounds
+
+    def _char_range(self, span: Span) -> tuple[int, int]:
+        bounds = self._word_bounds(span[1] - 1)
+        start = bounds[span[0]][0]
+        end = bounds[span[1] - 1][1]
         if self._offsets is None:
             return start, end
         return self._offsets[start], self._offsets[end - 1] + 1
@@ -100,31 +159,31 @@ class FieldIndex:
 class DocIndex:
     """Every field of a document, with a cache of term lookups shared by all watchlists."""
 
-    __slots__ = ("_cache", "_stem_set", "doc", "fields")
+    __slots__ = ("_cache", "doc", "fields")
 
-    def __init__(self, doc: Document) -> None:
+    def __init__(self, doc: Document, folded: tuple[str, str] | None = None) -> None:
+        """Index `doc`; `folded` is its folded title and summary when the caller has them."""
         self.doc = doc
-        self.fields = {"title": FieldIndex(doc.title), "summary": FieldIndex(doc.summary)}
+        title, summary = (None, None) if folded is None else folded
+        self.fields = {
+            "title": FieldIndex(doc.title, title),
+            "summary": FieldIndex(doc.summary, summary),
+        }
         self._cache: dict[tuple[int, str], list[Span]] = {}
-        self._stem_set: set[str] | None = None
-
-    @property
-    def stem_set(self) -> set[str]:
-        """Every stem of every field."""
-        if self._stem_set is None:
-            title, summary = self.fields["title"], self.fields["summary"]
-            self._stem_set = set(title.stems).union(summary.stems)
-        return self._stem_set
 
     def spans(self, term: Term, field: str) -> list[Span]:
         """Where `term` occurs in `field` (cached for this document by term identity)."""
+        index = self.fields[field]
+        # `index.may_contain(term)`, written out: most terms are absent, and this is the
+        # hottest path of matching.
+        stems = term.stems
+        if term.prefix and len(stems) == 1:
+            if not index.may_contain(term):
+                return []
+        elif stems[0] not in index.stem_set:
+            return []
         key = (id(term), field)
         found = self._cache.get(key)
         if found is None:
-            fixed_first = len(term.stems) > 1 or not term.prefix
-            if fixed_first and term.stems[0] not in self.stem_set:
-                found = []
-            else:
-                found = self.fields[field].term_spans(term)
-            self._cache[key] = found
+            found = self._cache[key] = index.term_spans(term)
         return found

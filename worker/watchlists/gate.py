@@ -6,18 +6,21 @@ a clause holds when at least one of its keys is in the document. A key is a word
 of its words; `A OR B` needs one clause made of a clause of each side; `NOT` needs nothing.
 
 A key is looked for by its *root*, the part every word with that stem contains (`compan`
-for `company`, which covers `companies`), in the document folded and case-folded
-(`gate_text`); a hit counts when it starts a word and, for a stem, when what follows is a
-plural ending (`tariff` in `tariffs`, not in `tariffication`); an initialism is also looked
-for with its dots (`u.s.a`). That finds every key of every word, and a few more. Keys too
-short or too common to look for (stop words, roots under three letters) count as present.
+for `company`, which covers `companies`), in the document folded and case-folded, with a
+space first and in place of every character that is not a letter or digit (`gate_text`).
+Each root is looked for with a space before it, so a hit starts a word; for a stem, what
+follows must be a plural ending (`tariff` in `tariffs`, not in `tariffication`). An
+initialism is also looked for as its letters apart (`u s a`, how `U.S.A.` reads there).
+That finds every key of every word, and a few more. Keys too short or too common to look
+for (stop words, roots under three letters) count as present.
 
 One clause per watchlist, the one least likely to hold by chance (keys used by the fewest
 terms of the set, longer words first), indexes the watchlist: one Aho-Corasick automaton
-of the roots of all indexing keys runs over the document and gives the candidates. Their
-other clauses are then checked with `str.find`. Only the watchlists that pass are
-evaluated, on a document split into words only then. As the keys found are a superset,
-the gate never drops a watchlist that could match.
+of the roots of all indexing keys runs over the document and gives the candidates (as
+every root starts with a space, the automaton spends most characters in its start state,
+which is cheap). Their other clauses are then checked with `str.find`. Only the
+watchlists that pass are evaluated, on a document split into words only then. As the keys
+found are a superset, the gate never drops a watchlist that could match.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import ahocorasick
 
 from worker.models import Document
 from worker.watchlists.query import And, AnyOf, InField, Near, Node, Or, Query, Term
-from worker.watchlists.textfold import fold
+from worker.watchlists.textfold import ASCII_SEPARATORS, fold
 
 Clause = frozenset[str]
 MIN_ROOT = 3
@@ -155,29 +158,65 @@ _Entry = tuple[str, frozenset[str] | None]
 
 
 def _entries(key: str) -> list[tuple[str, _Entry]]:
-    """The patterns that find `key`: its root, and the dotted root (`u.s.a`) if all letters."""
+    """The patterns that find `key` in the gate text: its root, and the letters of the root
+    one by one (` u s a`, the dotted initialism) if all letters; each after a space."""
     root = _root(key)
     endings: frozenset[str] | None = None
     if not key.startswith("*"):
         endings = _Y_SUFFIXES if root != key else _SUFFIXES
-    found: list[tuple[str, _Entry]] = [(root, (key, endings))]
+    found: list[tuple[str, _Entry]] = [(_spaced(root), (key, endings))]
     if root.isalpha() and len(root) <= 12:
-        found.append((".".join(root), (key, None)))
+        found.append((_spaced(".".join(root)), (key, None)))
     return found
 
 
 def gate_text(doc: Document) -> str:
-    """The document as the gate reads it: folded, case-folded, single apostrophes removed.
+    """The document as the gate reads it: folded, case-folded, single apostrophes removed,
+    then with a space first and in place of every character that is not a letter or digit.
 
-    Every word of the document, case-folded, starts where this text has a letter or digit
-    after something that is not one (apostrophes inside words are joined, as the word
-    splitter joins them), and is followed by at most a plural ending; an initialism such as
-    `U.S.A.` appears with its dots (`u.s.a.`).
+    Every word of the document, case-folded, starts after a space in this text (apostrophes
+    inside words are joined, as the word splitter joins them), and is followed by at most a
+    plural ending; an initialism such as `U.S.A.` appears as single letters (` u s a `).
     """
-    text = fold(f"{doc.title}\n{doc.summary}").casefold()
-    if "'" not in text:
-        return text
-    return text.replace("''", " ").replace("'", "")
+    return folded_gate_text(fold(doc.title), fold(doc.summary))
+
+
+def folded_gate_text(title: str, summary: str) -> str:
+    """`gate_text` of a document whose title and summary are already folded.
+
+    Folding works character by character, so folding each field and joining them gives
+    the same text as folding them joined; the matcher folds each field once for both the
+    gate and the word index.
+    """
+    text = f"{title}\n{summary}"
+    if text.isascii():
+        if "'" in text:
+            text = text.replace("''", " ").replace("'", "")
+        return " " + text.encode("ascii").translate(_ASCII_GATE).decode("ascii")
+    text = text.casefold()
+    if "'" in text:
+        text = text.replace("''", " ").replace("'", "")
+    return _spaced(text)
+
+
+class _SeparatorTable(dict[int, int]):
+    """A `str.translate` table: a letter or digit stays, any other character is a space."""
+
+    def __missing__(self, codepoint: int) -> int:
+        value = codepoint if chr(codepoint).isalnum() else ord(" ")
+        if len(self) < 65536:
+            self[codepoint] = value
+        return value
+
+
+_SEPARATORS = _SeparatorTable()
+# The same for ASCII text, case-folded as well, for `bytes.translate`.
+_ASCII_GATE = ASCII_SEPARATORS.lower()
+
+
+def _spaced(text: str) -> str:
+    """`text` with a space first and in place of every character not a letter or digit."""
+    return " " + text.translate(_SEPARATORS)
 
 
 def _ending(text: str, end: int) -> str:
@@ -189,14 +228,14 @@ def _ending(text: str, end: int) -> str:
     return run.group() if run is not None else ""
 
 
-def _has_key(text: str, key: str) -> bool:
-    """Whether `key` starts a word of the gate text (with an allowed ending)."""
-    for pattern, (_key, endings) in _entries(key):
-        size = len(pattern)
+def _has_key(text: str, entries: list[tuple[str, _Entry]]) -> bool:
+    """Whether a key, by its `_entries`, starts a word of the gate text (with an allowed
+    ending)."""
+    for pattern, (_key, endings) in entries:
+        last = len(pattern) - 1
         start = text.find(pattern)
         while start != -1:
-            at_word = start == 0 or not text[start - 1].isalnum()
-            if at_word and (endings is None or _ending(text, start + size - 1) in endings):
+            if endings is None or _ending(text, start + last) in endings:
                 return True
             start = text.find(pattern, start + 1)
     return False
@@ -209,6 +248,7 @@ class Gate:
         self._needs: list[list[Clause]] = []
         self._table: dict[str, list[int]] = {}
         self._always: list[int] = []
+        self._entries: dict[str, list[tuple[str, _Entry]]] = {}
         patterns: dict[str, set[_Entry]] = {}
         weights = _Weights(queries)
         for number, query in enumerate(queries):
@@ -220,15 +260,19 @@ class Gate:
                 continue
             best = weights.best(clauses)
             self._needs.append([clause for clause in clauses if clause != best])
+            for clause in clauses:
+                for key in clause:
+                    if key not in self._entries:
+                        self._entries[key] = _entries(key)
             for key in best:
                 self._table.setdefault(key, []).append(number)
-                for pattern, entry in _entries(key):
+                for pattern, entry in self._entries[key]:
                     patterns.setdefault(pattern, set()).add(entry)
         self._automaton: ahocorasick.Automaton | None = None
         if patterns:
             automaton = ahocorasick.Automaton()
             for pattern, entries in patterns.items():
-                automaton.add_word(pattern, (len(pattern), tuple(entries)))
+                automaton.add_word(pattern, tuple(entries))
             automaton.make_automaton()
             self._automaton = automaton
 
@@ -237,10 +281,7 @@ class Gate:
         present: set[str] = set()
         if self._automaton is None:
             return present
-        for end, (size, entries) in self._automaton.iter(text):
-            start = end - size + 1
-            if start > 0 and text[start - 1].isalnum():
-                continue
+        for end, entries in self._automaton.iter(text):
             ending: str | None = None
             for key, endings in entries:
                 if key in present:
@@ -257,7 +298,12 @@ class Gate:
         """The watchlists that `doc` may match (never one too few), in order."""
         if self._automaton is None and not self._always:
             return []
-        text = gate_text(doc)
+        return self.candidates_in(gate_text(doc))
+
+    def candidates_in(self, text: str) -> list[int]:
+        """`candidates` of the document whose `gate_text` is `text`."""
+        if self._automaton is None and not self._always:
+            return []
         numbers: set[int] = set(self._always)
         table = self._table
         for key in self._indexed_keys(text):
@@ -265,12 +311,13 @@ class Gate:
         if not numbers:
             return []
         known: dict[str, bool] = {}
+        entries = self._entries
 
         def holds(clause: Clause) -> bool:
             for key in clause:
                 found = known.get(key)
                 if found is None:
-                    found = known[key] = _has_key(text, key)
+                    found = known[key] = _has_key(text, entries[key])
                 if found:
                     return True
             return False

@@ -6,7 +6,8 @@ How a document is matched:
    be present, with one Aho-Corasick pass over the text and a few set checks per
    candidate; the others are never evaluated, and no watchlist that could match is left
    out.
-2. Only then are the document's fields split into words, once (`DocIndex`).
+2. Only then are the document's fields split into words, once (`DocIndex`). Each field
+   is folded once, for both the gate and the word index.
 3. For each candidate in order: feed scope (`feeds`, only when the document names its
    feed), language (`languages`, only when the document declares one), the query, then
    `exclude`, then `min_terms` (distinct positive terms found, an alias counting once).
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 
 from worker.models import Document, Hit, Match, Watchlist
 from worker.watchlists.docindex import DocIndex, Span
-from worker.watchlists.gate import Gate
+from worker.watchlists.gate import Gate, folded_gate_text
 from worker.watchlists.query import (
     FIELDS,
     And,
@@ -34,6 +35,7 @@ from worker.watchlists.query import (
     Term,
     parse_query,
 )
+from worker.watchlists.textfold import fold
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +104,10 @@ def spans(node: Node, index: DocIndex, field: str) -> list[Span]:
 
 def holds(node: Node, index: DocIndex, fields: tuple[str, ...] = FIELDS) -> bool:
     """Whether `node` is true of the document, looking in `fields`."""
+    if isinstance(node, Term):
+        return any(index.spans(node, field) for field in fields)
+    if isinstance(node, AnyOf):
+        return any(index.spans(term, field) for field in fields for term in node.terms)
     if isinstance(node, And):
         return all(holds(child, index, fields) for child in node.children)
     if isinstance(node, Or):
@@ -133,8 +139,8 @@ def evaluate(compiled: Compiled, index: DocIndex, *, detail: bool = False) -> Ve
     doc, watchlist = index.doc, compiled.watchlist
     if compiled.feeds and doc.feed_url is not None and doc.feed_url not in compiled.feeds:
         return Verdict(False, f"feed {doc.feed_url} is not one of the watchlist's feeds")
-    language = primary_language(doc.language) if doc.language else None
-    if compiled.languages and language and language not in compiled.languages:
+    languages = compiled.languages
+    if languages and doc.language and primary_language(doc.language) not in languages:
         return Verdict(False, f"language {doc.language} is not one of the watchlist's")
     if not holds(compiled.query.root, index):
         found = hits(compiled.query, index) if detail else ()
@@ -169,10 +175,11 @@ class Matcher:
 
     def match(self, doc: Document) -> list[Match]:
         """The watchlists that `doc` matches, in watchlist order, with their hits."""
-        numbers = self._gate.candidates(doc)
+        title, summary = fold(doc.title), fold(doc.summary)
+        numbers = self._gate.candidates_in(folded_gate_text(title, summary))
         if not numbers:
             return []
-        index = DocIndex(doc)
+        index = DocIndex(doc, (title, summary))
         out = []
         for number in numbers:
             compiled = self._compiled[number]

@@ -14,6 +14,9 @@
 
 Folding works character by character, so a span in folded text maps back to the original
 text (`fold_with_offsets`), which the snippets need. `fold` is idempotent.
+
+Folded text is nearly always ASCII, and splitting it has fast paths (`raw_words`) that
+give exactly the words `WORD_RE` gives.
 """
 
 from __future__ import annotations
@@ -68,6 +71,18 @@ WORD_RE = re.compile(
     r"|[^\W_]+(?:'[^\W_]+)*"
 )
 
+# The same pattern for ASCII text, where `[^\W_]` is `[A-Za-z0-9]` and `[^\W\d_]` is
+# `[A-Za-z]`: it finds exactly the same words, but the regex engine tests a character set
+# instead of Unicode categories, which is about twice as fast. Folded text is nearly always
+# ASCII.
+_ASCII_WORD_RE = re.compile(
+    r"(?=[A-Za-z]\.[A-Za-z])[A-Za-z](?:\.[A-Za-z](?![A-Za-z0-9]))+\.?(?!'[A-Za-z0-9])"
+    r"|[A-Za-z0-9]+(?:'[A-Za-z0-9]+)*"
+)
+# A `bytes.translate` table for ASCII text: every character that is not a letter or digit
+# turns into a space (`bytes.translate` is several times faster than `str.translate`).
+ASCII_SEPARATORS = bytes(code if chr(code).isalnum() else 32 for code in range(256))
+
 # Words that look like plurals but are not: never stemmed.
 _NOT_PLURAL = frozenset({"news", "series", "species", "always", "perhaps", "whereas", "lens"})
 
@@ -114,6 +129,11 @@ def fold(text: str) -> str:
     return _NON_ASCII.sub(_fold_run, text)
 
 
+# The ASCII characters that the table changes (a backtick is a quote). `fold` leaves ASCII
+# text as it is, `fold_with_offsets` folds them.
+_ASCII_FOLDED = "".join(char for char in map(chr, range(128)) if _TABLE[ord(char)] != char)
+
+
 def fold_with_offsets(text: str) -> tuple[str, list[int] | None]:
     """Fold `text` and map each folded index back to its index in `text`.
 
@@ -121,9 +141,13 @@ def fold_with_offsets(text: str) -> tuple[str, list[int] | None]:
     """
     if text.isascii():
         return text, None
-    folded = text.translate(_TABLE)
+    if any(char in text for char in _ASCII_FOLDED):
+        folded = text.translate(_TABLE)
+    else:
+        # Only the runs of non-ASCII characters change, as in `fold`.
+        folded = _NON_ASCII.sub(_fold_run, text)
     table = _TABLE
-    if all(len(table[ord(char)]) == 1 for char in set(text) if not char.isascii()):
+    if all(len(table[ord(char)]) == 1 for char in set("".join(_NON_ASCII.findall(text)))):
         return folded, None
     offsets: list[int] = []
     for index, char in enumerate(text):
@@ -199,7 +223,42 @@ def words(text: str) -> list[Word]:
 
 def word_spans(text: str) -> list[re.Match[str]]:
     """The raw word matches of already folded `text`, for callers that need speed."""
-    return list(WORD_RE.finditer(text))
+    pattern = _ASCII_WORD_RE if text.isascii() else WORD_RE
+    return list(pattern.finditer(text))
+
+
+def _has_initialism(text: str) -> bool:
+    """Whether a dot stands between two letters somewhere in ASCII `text` (`U.S`)."""
+    dot = text.find(".", 1)
+    while dot != -1:
+        if text[dot - 1].isalpha() and text[dot + 1 : dot + 2].isalpha():
+            return True
+        dot = text.find(".", dot + 1)
+    return False
+
+
+def is_plain(text: str) -> bool:
+    """Whether the words of already folded `text` are just its runs of ASCII letters and
+    digits: the text is ASCII, without apostrophes, and without initialisms."""
+    return text.isascii() and "'" not in text and not ("." in text and _has_initialism(text))
+
+
+def plain_words(text: str) -> list[str]:
+    """The words of `text` for which `is_plain` holds, split without a regular expression."""
+    return text.encode("ascii").translate(ASCII_SEPARATORS).decode("ascii").split()
+
+
+def raw_words(text: str) -> list[str]:
+    """The words of already folded `text` as `WORD_RE` finds them, before `clean_word`.
+
+    Plain text (`is_plain`) is split by `bytes.translate` and `str.split`; other ASCII text
+    goes through the ASCII form of the pattern. Both give what `WORD_RE.findall` gives,
+    only faster.
+    """
+    if is_plain(text):
+        return plain_words(text)
+    pattern = _ASCII_WORD_RE if text.isascii() else WORD_RE
+    return pattern.findall(text)
 
 
 def normalize(text: str) -> str:
