@@ -102,6 +102,13 @@ def test_min_terms_counts_distinct_terms() -> None:
     assert names(matcher, "U.S. Steel tariffs") == ["n"]
 
 
+def test_backtick_does_not_shift_the_snippet() -> None:
+    """A backtick inside a word, in a story with curly quotes, leaves the snippet in place."""
+    matcher = Matcher.compile([watchlist("s", "steel")])
+    [match] = matcher.match(Document("", "tar`iff \u201cSteel\u201d"))
+    assert [hit.snippet for hit in match.hits] == ["tar`iff \u201c**Steel**\u201d"]
+
+
 def test_empty_set_matches_nothing() -> None:
     """A matcher with no watchlists matches no story."""
     assert Matcher.compile([]).match(Document("Steel", "")) == []

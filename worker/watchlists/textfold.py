@@ -129,23 +129,14 @@ def fold(text: str) -> str:
     return _NON_ASCII.sub(_fold_run, text)
 
 
-# The ASCII characters that the table changes (a backtick is a quote). `fold` leaves ASCII
-# text as it is, `fold_with_offsets` folds them.
-_ASCII_FOLDED = "".join(char for char in map(chr, range(128)) if _TABLE[ord(char)] != char)
-
-
 def fold_with_offsets(text: str) -> tuple[str, list[int] | None]:
-    """Fold `text` and map each folded index back to its index in `text`.
+    """Fold `text` as `fold` does and map each folded index back to its index in `text`.
 
     The map is None when every character folded to exactly one character (indexes agree).
     """
     if text.isascii():
         return text, None
-    if any(char in text for char in _ASCII_FOLDED):
-        folded = text.translate(_TABLE)
-    else:
-        # Only the runs of non-ASCII characters change, as in `fold`.
-        folded = _NON_ASCII.sub(_fold_run, text)
+    folded = fold(text)
     table = _TABLE
     if all(len(table[ord(char)]) == 1 for char in set("".join(_NON_ASCII.findall(text)))):
         return folded, None
