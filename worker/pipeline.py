@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
+import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
+from contextlib import closing, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -30,7 +34,7 @@ from worker.digest.render import render
 from worker.digest_build import build_digest
 from worker.errors import FeedError
 from worker.fetch.client import build_client
-from worker.fetch.http import FetchRequest, FetchResult, fetch_many
+from worker.fetch.http import FetchRequest, FetchResult, fetch_as_completed
 from worker.fetch.politeness import next_poll_at
 from worker.ingest import StoredStory, ingest_entries
 from worker.models import Document, ParsedFeed, Watchlist
@@ -94,24 +98,27 @@ def poll_feeds(worker: Worker) -> PollReport:
         due = feed_repo.claim_due_feeds(session, urls, now, worker.instance_id, feed_lease(worker))
     if not due:
         return report
-    try:
-        polled = asyncio.run(_fetch_and_parse(worker, due))
-    except BaseException:
-        _release(worker, [state.id for state in due])
-        raise
     quiet: list[tuple[FeedState, FetchResult]] = []
-    for state, (result, parsed) in zip(due, polled, strict=True):
-        report.feeds += 1
-        if _is_quiet(result, parsed):
-            quiet.append((state, result))
-            continue
-        try:
-            _handle_result(worker, state, result, parsed, report)
-        except Exception as exc:  # one feed must never stop the others
-            log.exception("feed poll failed", extra={"feed": state.url})
-            report.failed += 1
-            report.errors.append(f"{state.url}: {type(exc).__name__}")
-            _release(worker, [state.id])
+    done: set[int] = set()
+    try:
+        with closing(_fetched_in_order(worker, due)) as polled:
+            for index, result, parsed in polled:
+                state = due[index]
+                report.feeds += 1
+                if _is_quiet(result, parsed):
+                    quiet.append((state, result))
+                    continue
+                try:
+                    _handle_result(worker, state, result, parsed, report)
+                except Exception as exc:  # one feed must never stop the others
+                    log.exception("feed poll failed", extra={"feed": state.url})
+                    report.failed += 1
+                    report.errors.append(f"{state.url}: {type(exc).__name__}")
+                    _release(worker, [state.id])
+                done.add(index)
+    except BaseException:
+        _release(worker, [state.id for index, state in enumerate(due) if index not in done])
+        raise
     if quiet:
         try:
             _record_quiet(worker, quiet, report)
@@ -183,10 +190,69 @@ def feed_lease(worker: Worker) -> timedelta:
 Parsed = ParsedFeed | FeedError | None
 
 
-async def _fetch_and_parse(
+def _fetched_in_order(
     worker: Worker, due: Sequence[FeedState]
-) -> list[tuple[FetchResult, Parsed]]:
-    """Fetch every due feed, then parse the changed bodies in the parser processes."""
+) -> Generator[tuple[int, FetchResult, Parsed], None, None]:
+    """Yield `(index, result, parsed)` for every due feed, in the order of `due`.
+
+    Fetching and parsing run in a thread of their own (an event loop feeding the parser
+    processes as each body arrives), so the caller stores one feed while later ones are
+    still being fetched and parsed: a cycle takes about the longer of the two, not their
+    sum. Storing stays on the caller's thread and in the order of `due`, as before. If
+    the caller stops early, the fetches and parses left are cancelled.
+    """
+    arrived: queue.SimpleQueue[tuple[int, FetchResult, Parsed] | BaseException | None] = (
+        queue.SimpleQueue()
+    )
+    loops: list[tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]]] = []
+    stop = threading.Event()
+
+    async def produce() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        loops.append((asyncio.get_running_loop(), task))
+        if not stop.is_set():
+            await _fetch_and_parse(worker, due, lambda i, r, p: arrived.put((i, r, p)))
+
+    def run() -> None:
+        try:
+            asyncio.run(produce())
+        except BaseException as error:  # handed to the caller's thread, raised there
+            arrived.put(error)
+        else:
+            arrived.put(None)
+
+    thread = threading.Thread(target=run, name="wirewatch-fetch", daemon=True)
+    thread.start()
+    held: dict[int, tuple[int, FetchResult, Parsed]] = {}
+    finished = False
+    try:
+        for wanted in range(len(due)):
+            while wanted not in held:
+                item = arrived.get()
+                if item is None:
+                    finished = True
+                    raise RuntimeError("the fetch thread ended before every feed was fetched")
+                if isinstance(item, BaseException):
+                    finished = True
+                    raise item
+                held[item[0]] = item
+            yield held.pop(wanted)
+    finally:
+        stop.set()
+        if not finished and thread.is_alive() and loops:
+            loop, task = loops[0]
+            with suppress(RuntimeError):  # the loop has just closed
+                loop.call_soon_threadsafe(task.cancel)
+        thread.join()
+
+
+async def _fetch_and_parse(
+    worker: Worker,
+    due: Sequence[FeedState],
+    emit: Callable[[int, FetchResult, Parsed], None],
+) -> None:
+    """Fetch every due feed and parse each changed body as soon as it arrives."""
     requests = [
         FetchRequest(
             url=state.url,
@@ -196,11 +262,22 @@ async def _fetch_and_parse(
         )
         for state in due
     ]
+
+    async def parse(index: int, result: FetchResult) -> None:
+        emit(index, result, await _parse(worker, due[index], result))
+
     async with build_client(worker.fetch_config, resolver=worker.resolver) as client:
-        results = await fetch_many(client, requests, worker.fetch_config.limits)
-    pairs = zip(due, results, strict=True)
-    parsed = await asyncio.gather(*(_parse(worker, state, result) for state, result in pairs))
-    return list(zip(results, parsed, strict=True))
+        parsing: list[asyncio.Task[None]] = []
+        try:
+            async for index, result in fetch_as_completed(
+                client, requests, worker.fetch_config.limits
+            ):
+                parsing.append(asyncio.create_task(parse(index, result)))
+            await asyncio.gather(*parsing)
+        finally:
+            for task in parsing:
+                task.cancel()
+            await asyncio.gather(*parsing, return_exceptions=True)
 
 
 async def _parse(worker: Worker, state: FeedState, result: FetchResult) -> Parsed:
