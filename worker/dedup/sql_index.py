@@ -239,9 +239,10 @@ def insert_new_shingles(conn: Connection, docs: Sequence[tuple[DocRef, Iterable[
     """Index documents that have no shingles yet, in one statement.
 
     The rows go straight to the driver's `executemany` (tens of rows per story make
-    SQLAlchemy's per-row parameter handling the largest cost of storing a story).
+    SQLAlchemy's per-row parameter handling the largest cost of storing a story), in the
+    order of the primary key, so that consecutive rows land on the same index pages.
     """
-    rows = [(h, ref.kind, ref.id) for ref, shingles in docs for h in set(shingles)]
+    rows = sorted((h, ref.kind, ref.id) for ref, shingles in docs for h in set(shingles))
     if not rows:
         return
     marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"

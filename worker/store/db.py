@@ -41,11 +41,29 @@ def create_db_engine(url: str, *, pool_size: int = 5, max_overflow: int = 5) -> 
     )
 
 
+SQLITE_CACHE_KIB = 65_536
+"""Page cache per SQLite connection, allocated as pages are read (SQLite's default: 2 MiB).
+
+The shingle index takes about 100 MiB at 50,000 stories and each new story inserts some
+fifty rows at random places in it; with the default cache most of those inserts read
+their page back from the operating system first.
+"""
+SQLITE_WAL_CHECKPOINT_PAGES = 10_000
+"""Pages in the write-ahead log before it is copied back (SQLite's default: 1,000).
+
+One feed body writes a few thousand index pages; with the default, every commit would
+copy the log back to the database file (and sync it). A larger log copies a page that
+several commits changed once.
+"""
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+    cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_CHECKPOINT_PAGES}")
     cursor.close()
 
 
