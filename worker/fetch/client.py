@@ -3,8 +3,8 @@
 The client never follows redirects itself (`fetch_feed` follows them hop by hop, so each
 hop is checked), ignores proxy environment variables (`trust_env=False`), sends a
 descriptive User-Agent, asks for gzip or deflate only (the fetcher inflates the body
-itself, in bounded pieces), and connects through `GuardedBackend`, which checks the
-address it actually connects to.
+itself, in bounded pieces), and sends through `LeanTransport`, which checks the address
+it actually connects to and costs far less CPU per request than httpcore's pool.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 
-import httpcore
 import httpx
 
-from worker.fetch.guard import AddressPolicy, GuardedBackend, Resolver
+from worker.fetch.guard import AddressPolicy, Resolver
+from worker.fetch.transport import LeanTransport
 
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
@@ -63,27 +63,6 @@ class FetchConfig:
         return f"wirewatch/{_package_version()} (+{self.contact_url})"
 
 
-class GuardedTransport(httpx.AsyncHTTPTransport):
-    """httpx's own transport, with its connection pool built on `GuardedBackend`.
-
-    httpx does not take a network backend as an argument, so the pool it builds is
-    replaced by an equal one that connects through the guard; request conversion and the
-    mapping of httpcore errors to httpx errors stay httpx's.
-    """
-
-    def __init__(self, config: FetchConfig, resolver: Resolver | None = None) -> None:
-        super().__init__(trust_env=False)
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=config.verify_tls, trust_env=False),
-            max_connections=config.max_connections,
-            max_keepalive_connections=config.max_keepalive_connections,
-            keepalive_expiry=config.keepalive_expiry_seconds,
-            http1=True,
-            http2=False,
-            network_backend=GuardedBackend(config.limits.policy, resolver=resolver),
-        )
-
-
 def build_client(config: FetchConfig, *, resolver: Resolver | None = None) -> httpx.AsyncClient:
     """Return the shared client; close it with `await client.aclose()` at shutdown.
 
@@ -96,7 +75,14 @@ def build_client(config: FetchConfig, *, resolver: Resolver | None = None) -> ht
         pool=config.connect_timeout_seconds + config.read_timeout_seconds,
     )
     return httpx.AsyncClient(
-        transport=GuardedTransport(config, resolver),
+        transport=LeanTransport(
+            policy=config.limits.policy,
+            resolver=resolver,
+            ssl_context=httpx.create_ssl_context(verify=config.verify_tls, trust_env=False),
+            max_connections=config.max_connections,
+            max_keepalive=config.max_keepalive_connections,
+            keepalive_expiry=config.keepalive_expiry_seconds,
+        ),
         timeout=timeout,
         follow_redirects=False,
         trust_env=False,
