@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from worker.textnorm import fold, fold_with_offsets, normalize, stem, words
-from worker.watchlists.textfold import WORD_RE, raw_words, word_spans
+from worker.watchlists.textfold import WORD_RE, fold_char, raw_words, word_spans
 
 
 @pytest.mark.parametrize(
@@ -139,3 +139,11 @@ def test_offsets_fold_as_fold_does(text: str) -> None:
     folded, offsets = fold_with_offsets(text)
     assert folded == fold(text)
     assert (offsets is None) == all(len(fold(char)) == 1 for char in text)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.one_of(SPLITTABLE, st.text(max_size=60), st.text(min_size=40, max_size=80)))
+def test_fold_folds_each_non_ascii_character(text: str) -> None:
+    """`fold` gives each non-ASCII character's own folding, however many distinct ones."""
+    expected = "".join(char if char.isascii() else fold_char(char) for char in text)
+    assert fold(text) == expected

@@ -15,7 +15,7 @@ from worker.watchlists.textfold import (
     STEMS,
     clean_word,
     fold,
-    fold_with_offsets,
+    fold_offsets,
     is_plain,
     plain_words,
     raw_words,
@@ -32,6 +32,7 @@ class FieldIndex:
     __slots__ = (
         "_bounds",
         "_cased_text",
+        "_folded",
         "_lower_text",
         "_offsets",
         "_plain",
@@ -47,9 +48,10 @@ class FieldIndex:
         self.text = text
         if folded is None:
             folded = fold(text)
-        # The folded text when its words are its runs of letters and digits, for snippets.
-        self._plain = folded if is_plain(folded) else None
-        raws = plain_words(folded) if self._plain is not None else raw_words(folded)
+        self._folded = folded
+        # Whether the words are the runs of letters and digits (see `_word_bounds`).
+        self._plain = is_plain(folded)
+        raws = plain_words(folded) if self._plain else raw_words(folded)
         joined = "\n".join(raws)
         if "." in joined or "'" in joined:
             raws = [clean_word(raw) for raw in raws]
@@ -115,19 +117,18 @@ class FieldIndex:
         """Where the words are in the folded text (character ranges), at least up to the
         word `last`."""
         if self._bounds is None:
-            folded, self._offsets = fold_with_offsets(self.text)
-            if folded != self._plain:
-                self._plain = None
-                self._bounds = [match.span() for match in word_spans(folded)]
+            self._offsets = fold_offsets(self.text)
+            if not self._plain:
+                self._bounds = [match.span() for match in word_spans(self._folded)]
                 return self._bounds
             self._bounds = []
-        bounds, plain = self._bounds, self._plain
-        if plain is not None and len(bounds) <= last:
+        bounds, folded = self._bounds, self._folded
+        if self._plain and len(bounds) <= last:
             # The words are the runs of letters and digits, in order: each is the first
             # occurrence of itself after the one before (only separators stand between).
             end = bounds[-1][1] if bounds else 0
             for word in self.cased[len(bounds) : last + 1]:
-                start = plain.find(word, end)
+                start = folded.find(word, end)
                 end = start + len(word)
                 bounds.append((start, end))
         return bounds
