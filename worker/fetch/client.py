@@ -52,7 +52,7 @@ class FetchConfig:
     connect_timeout_seconds: float = 10.0
     read_timeout_seconds: float = 20.0
     max_connections: int = 50
-    max_keepalive_connections: int = 20
+    max_keepalive_connections: int = 100
     keepalive_expiry_seconds: float = 30.0
     verify_tls: bool = True
     limits: FetchLimits = field(default_factory=FetchLimits)

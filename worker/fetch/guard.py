@@ -20,6 +20,7 @@ The rules, checked by default on every request and on every redirect hop:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Iterable
@@ -161,8 +162,13 @@ def address_refusal(address: IPAddress, policy: AddressPolicy) -> str | None:
     return f"{address} embeds {inner}, {reason}" if reason else None
 
 
+@functools.lru_cache(maxsize=4096)
 def check_url(url: str, policy: AddressPolicy) -> None:
-    """Raise FetchRefused unless the URL's scheme, host name and any IP literal are allowed."""
+    """Raise FetchRefused unless the URL's scheme, host name and any IP literal are allowed.
+
+    Results are cached (a refusal is an exception, so only passes are): a worker checks
+    the same feed URLs every cycle.
+    """
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""

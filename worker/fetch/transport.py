@@ -115,11 +115,14 @@ class LeanTransport(httpx.AsyncBaseTransport):
             raise httpx.UnsupportedProtocol(f"unsupported URL scheme {url.scheme!r}")
         origin: Origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
         timeouts = _timeouts(request)
-        try:
-            async with asyncio.timeout(timeouts["pool"]):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise httpx.PoolTimeout("no connection slot became free in time") from None
+        if self._slots.locked():
+            try:
+                async with asyncio.timeout(timeouts["pool"]):
+                    await self._slots.acquire()
+            except TimeoutError:
+                raise httpx.PoolTimeout("no connection slot became free in time") from None
+        else:
+            await self._slots.acquire()  # free: returns at once
         try:
             return await self._exchange(request, origin, timeouts)
         except BaseException:
@@ -236,9 +239,10 @@ class LeanTransport(httpx.AsyncBaseTransport):
             connection.close()
             raise httpx.LocalProtocolError(str(error)) from None
         try:
-            async with asyncio.timeout(timeouts["write"]):
-                connection.writer.write(data)
-                await connection.writer.drain()
+            connection.writer.write(data)
+            if connection.writer.transport.get_write_buffer_size():  # the socket is full
+                async with asyncio.timeout(timeouts["write"]):
+                    await connection.writer.drain()
         except TimeoutError:
             connection.close()
             raise httpx.WriteTimeout("writing the request timed out") from None
