@@ -42,7 +42,7 @@ from worker.dedup.decide import (
     score,
 )
 from worker.dedup.memory_index import MemoryShingleIndex
-from worker.dedup.shingles import SHINGLE_SIZE, shingles
+from worker.dedup.shingles import SAMPLE_MODULUS, SHINGLE_SIZE, sample, shingles
 from worker.dedup.text import content_hash, dedup_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +52,11 @@ REWRITES = ROOT / "bench" / "data" / "rewrites"
 CORPORA = Path("/work/shared/corpora")
 WHITEHOUSE = CORPORA / "whitehouse" / "articles"
 FEEDS = CORPORA / "real-feeds"
+
+
+def signature(text: str, k: int = SHINGLE_SIZE, modulus: int = SAMPLE_MODULUS) -> frozenset[int]:
+    """The sampled shingles of normalised `text`, as the index stores them."""
+    return sample(shingles(text, k), modulus)
 
 
 @dataclass(frozen=True)
@@ -257,10 +262,11 @@ def evaluate(
     k: int,
     limits: Thresholds,
     misses: list[str] | None = None,
+    modulus: int = SAMPLE_MODULUS,
 ) -> Tally:
     """Index the originals with k-word shingles and judge every query against them."""
     texts = [dedup_text(d.title, d.body) for d in docs]
-    sigs = [shingles(t, k) for t in texts]
+    sigs = [signature(t, k, modulus) for t in texts]
     by_hash = {content_hash(t): i for i, t in enumerate(texts)}
     index = MemoryShingleIndex()
     for i, sig in enumerate(sigs):
@@ -269,7 +275,7 @@ def evaluate(
     least = max(1, min(limits.min_shared, limits.min_shared_related))
     for q in queries:
         text = dedup_text(q.title, q.body)
-        sig = shingles(text, k)
+        sig = signature(text, k, modulus)
         same = by_hash.get(content_hash(text))
         candidates = index.overlaps(sig, min_shared=least)
         own = [c for c in candidates if c.ref.id == q.source]
@@ -310,9 +316,9 @@ def summary_facts(docs: list[Doc], queries: list[Query], k: int) -> str:
     for q in queries:
         if q.kind != "summary":
             continue
-        a = shingles(dedup_text(q.title, q.body), k)
+        a = signature(dedup_text(q.title, q.body), k)
         d = docs[q.source]
-        b = shingles(dedup_text(d.title, d.body), k)
+        b = signature(dedup_text(d.title, d.body), k)
         shared = len(a & b)
         jac.append(shared / len(a | b))
         con.append(shared / min(len(a), len(b)))
@@ -329,8 +335,8 @@ def rewrites(docs: list[Doc], limits: Thresholds) -> list[str]:
     lines = []
     for path in sorted(REWRITES.glob("*.txt")):
         source = by_name[path.stem]
-        a = shingles(dedup_text(*_split_title(path.read_text(encoding="utf-8"))))
-        b = shingles(dedup_text(source.title, source.body))
+        a = signature(dedup_text(*_split_title(path.read_text(encoding="utf-8"))))
+        b = signature(dedup_text(source.title, source.body))
         candidate = Candidate(DocRef("story", 1), len(a & b), len(b))
         containment, _ = score(len(a), candidate)
         verdict = decide_near(len(a), [candidate], limits)
@@ -355,17 +361,27 @@ def main(argv: list[str] | None = None) -> int:
     if args.sweep:
         for k in (3, 4, 5):
             print(summary_facts(docs, queries, k))
-            for dup in (0.5, 0.6, 0.7, 0.8):
-                for min_shared in (5, 8, 12):
-                    limits = Thresholds(duplicate_threshold=dup, min_shared=min_shared)
-                    tally = evaluate(docs, queries, k, limits)
-                    print(f"k={k} dup={dup:.2f} min_shared={min_shared:2d} {tally.line()}")
+            for modulus in (1, 2, 4):
+                for dup in (0.5, 0.6, 0.7, 0.8):
+                    for min_shared in (5, 8, 12):
+                        # the minimum shared counts count sampled shingles
+                        limits = Thresholds(
+                            duplicate_threshold=dup,
+                            min_shared=max(1, min_shared // modulus),
+                            min_shared_related=max(1, 5 // modulus),
+                        )
+                        tally = evaluate(docs, queries, k, limits, modulus=modulus)
+                        print(
+                            f"k={k} sample=1/{modulus} dup={dup:.2f} "
+                            f"min_shared={limits.min_shared:2d} {tally.line()}"
+                        )
     misses: list[str] = []
     tally = evaluate(docs, queries, SHINGLE_SIZE, DEFAULT_THRESHOLDS, misses)
     d = DEFAULT_THRESHOLDS
     print(
-        f"defaults k={SHINGLE_SIZE} duplicate_threshold={d.duplicate_threshold} "
-        f"related_threshold={d.related_threshold} min_shared={d.min_shared}: {tally.line()}"
+        f"defaults k={SHINGLE_SIZE} sample=1/{SAMPLE_MODULUS} "
+        f"duplicate_threshold={d.duplicate_threshold} related_threshold={d.related_threshold} "
+        f"min_shared={d.min_shared}: {tally.line()}"
     )
     print(f"missed positives judged related (clustered, not dropped): {tally.related_pos}")
     print(f"different-story pairs judged related (clustered, not dropped): {tally.related_neg}")

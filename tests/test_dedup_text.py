@@ -5,7 +5,15 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from worker.dedup.shingles import SHINGLE_SIZE, STOP_SHINGLES, hash_words, shingles
+from worker.dedup.fingerprint import fingerprint
+from worker.dedup.shingles import (
+    SAMPLE_MODULUS,
+    SHINGLE_SIZE,
+    STOP_SHINGLES,
+    hash_words,
+    sample,
+    shingles,
+)
 from worker.dedup.text import content_hash, dedup_text, fold
 
 BODY = (
@@ -93,6 +101,36 @@ def test_boilerplate_shingles_are_left_out() -> None:
     signature = shingles(fold("people familiar with the matter said the talks would resume"))
     assert not signature & STOP_SHINGLES
     assert signature
+
+
+def test_sample_keeps_the_hashes_that_are_multiples_of_the_modulus() -> None:
+    """Sampling keeps exactly the shingles whose hash is a multiple of the modulus."""
+    signature = shingles(fold(BODY))
+    kept = sample(signature)
+    assert kept == {h for h in signature if h % SAMPLE_MODULUS == 0}
+    assert 0 < len(kept) < len(signature)
+
+
+def test_sample_of_two_texts_keeps_their_shared_shingles_alike() -> None:
+    """What two sampled signatures share is the sample of what the full ones share."""
+    words = fold(BODY).split()
+    first, second = shingles(" ".join(words[:40])), shingles(" ".join(words[10:]))
+    assert sample(first) & sample(second) == sample(first & second)
+
+
+def test_sample_never_empties_a_signature() -> None:
+    """A signature none of whose hashes is sampled keeps its smallest hash."""
+    odd = frozenset({3, 7, -5})
+    assert sample(odd, 2) == frozenset({-5})
+    assert sample(frozenset()) == frozenset()
+    assert sample(odd, 1) == odd
+
+
+def test_fingerprint_holds_the_sampled_shingles() -> None:
+    """A fingerprint's shingles (what the index stores) are the sample of the text's."""
+    print_ = fingerprint("Steel deal", BODY)
+    assert print_.shingles == sample(shingles(print_.text))
+    assert print_.size == len(print_.shingles)
 
 
 @given(st.text(), st.text())

@@ -7,15 +7,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, insert, select, update
 
 from worker.app import Worker, build_worker
 from worker.config import load_settings
+from worker.dedup.fingerprint import fingerprint
+from worker.dedup.shingles import shingles
 from worker.ingest import ingest_entries
 from worker.models import Entry
 from worker.store import feeds as feed_repo
 from worker.store.db import upgrade
-from worker.store.tables import Story
+from worker.store.tables import Shingle, Story
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 WIRE = (
@@ -105,3 +107,36 @@ def test_an_entry_already_stored_is_not_stored_again(worker: Worker) -> None:
     assert len(kept) == 2
     assert ingest(worker, 1, body) == ([], 0)
     assert len(stories(worker)) == 2
+
+
+def test_reprint_from_another_feed_is_found_on_sampled_shingles(worker: Worker) -> None:
+    """A stored story indexes only its sampled shingles, and a reprint still finds it."""
+    (first,), _ = ingest(worker, 1, [entry("a1", "Nippon Steel pledges $11bn more", WIRE)])
+    with worker.sessions() as session:
+        rows = session.scalar(select(func.count()).select_from(Shingle))
+    print_ = fingerprint("Nippon Steel pledges $11bn more", WIRE)
+    assert rows == print_.size < len(shingles(print_.text))
+    kept, duplicates = ingest(worker, 2, [
+        entry("b1", "Fresh billions for U.S. Steel mills", "By Ann Writer\n" + WIRE),
+    ])  # fmt: skip
+    assert (kept, duplicates) == ([], 1)
+    reprint = stories(worker)["b1"]
+    assert (reprint.dup_layer, reprint.dup_of_id) == ("near", first)
+
+
+def test_story_indexed_with_every_shingle_is_still_found(worker: Worker) -> None:
+    """A story stored before sampling (all its shingles indexed) is found by a reprint."""
+    (first,), _ = ingest(worker, 1, [entry("a1", "Nippon Steel pledges $11bn more", WIRE)])
+    print_ = fingerprint("Nippon Steel pledges $11bn more", WIRE)
+    every = shingles(print_.text)
+    with worker.sessions.begin() as session:
+        session.execute(
+            insert(Shingle),
+            [{"hash": h, "doc_kind": "story", "doc_id": first} for h in every - print_.shingles],
+        )
+        session.execute(update(Story).where(Story.id == first).values(shingle_count=len(every)))
+    kept, duplicates = ingest(worker, 2, [
+        entry("b1", "Fresh billions for U.S. Steel mills", "By Ann Writer\n" + WIRE),
+    ])  # fmt: skip
+    assert (kept, duplicates) == ([], 1)
+    assert stories(worker)["b1"].dup_of_id == first

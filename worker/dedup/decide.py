@@ -50,11 +50,15 @@ DUPLICATE_THRESHOLD = 0.70
 RELATED_THRESHOLD = 0.30
 """Containment at or above which a story is the same event told differently."""
 
-MIN_SHARED = 8
-"""Shared shingles a duplicate needs at least, so that tiny overlaps never drop a story."""
+MIN_SHARED = 4
+"""Shared (sampled) shingles a duplicate needs at least, so tiny overlaps never drop a story.
 
-MIN_SHARED_RELATED = 5
-"""Shared shingles a related story needs at least."""
+Shingles are sampled (`shingles.sample`, about one in two), so 4 stands for about 8 of all
+the shingles of the text.
+"""
+
+MIN_SHARED_RELATED = 2
+"""Shared (sampled) shingles a related story needs at least (about 4 of all)."""
 
 DocKind = Literal["seed", "story"]
 Kind = Literal["new", "duplicate", "related"]

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from worker.dedup.decide import DEFAULT_THRESHOLDS, DedupDecision, Thresholds, decide_near
 from worker.dedup.memory_index import ShingleIndex
-from worker.dedup.shingles import shingles
+from worker.dedup.shingles import sample, shingles
 from worker.dedup.text import content_hash, dedup_text
 
 __all__ = ["Fingerprint", "check_near", "fingerprint"]
@@ -15,7 +15,7 @@ __all__ = ["Fingerprint", "check_near", "fingerprint"]
 
 @dataclass(frozen=True, slots=True)
 class Fingerprint:
-    """The normalised text of a document, its content hash and its shingle set."""
+    """The normalised text of a document, its content hash and its (sampled) shingle set."""
 
     text: str
     content_hash: str
@@ -28,9 +28,9 @@ class Fingerprint:
 
 
 def fingerprint(title: str, body: str) -> Fingerprint:
-    """Normalise `title` and `body` and compute the content hash and the shingles."""
+    """Normalise `title` and `body` and compute the content hash and the sampled shingles."""
     text = dedup_text(title, body)
-    return Fingerprint(text=text, content_hash=content_hash(text), shingles=shingles(text))
+    return Fingerprint(text=text, content_hash=content_hash(text), shingles=sample(shingles(text)))
 
 
 def check_near(

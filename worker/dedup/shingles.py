@@ -7,7 +7,8 @@ PostgreSQL ``BIGINT``. Each document keeps the set of its shingle hashes.
 * **k = 4.** Chosen by `bench/dedup_eval.py` at the duplicate threshold of 0.70: 3-word
   shingles drop more different stories (false-drop rate 0.40% against 0.27%), because
   stories on one topic share stock 3-word phrases; 5-word shingles miss more retellings
-  (recall 0.957 against 0.970), because each small edit breaks five shingles.
+  (recall 0.957 against 0.970), because each small edit breaks five shingles. (Figures
+  before sampling; `docs/dedup.md` has the sweep with it.)
 * **Stoplist.** Shingles that come from boilerplate no outlet's story is about (credit
   lines, newsletter prompts, stock attributions) are never emitted: `STOP_PHRASES` are
   shingled the same way and their shingles form `STOP_SHINGLES`.
@@ -15,6 +16,14 @@ PostgreSQL ``BIGINT``. Each document keeps the set of its shingle hashes.
   words. It can then only match a text that is exactly as short and the same, and the
   near-duplicate layer's minimum shared count (`decide.MIN_SHARED`) keeps it from ever
   being dropped on that alone: short texts are de-duplicated by GUID, URL and content hash.
+* **Sampling.** `sample` keeps the shingles whose hash is a multiple of `SAMPLE_MODULUS`
+  (about half of them), and only those are indexed and compared (`fingerprint` applies
+  it). Both sides of every comparison are sampled the same way, so the shared count and
+  containment are estimates over the same half of the shingles: a copy keeps exactly the
+  sampled shingles its source has. It halves the index rows each story writes, the
+  largest cost of storing one. The minimum shared counts in `decide` count sampled
+  shingles. A text none of whose shingles is sampled keeps its smallest one, so it
+  still has a signature (and, like a short text, can never be dropped by the near layer).
 """
 
 from __future__ import annotations
@@ -22,10 +31,21 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-__all__ = ["SHINGLE_SIZE", "STOP_PHRASES", "STOP_SHINGLES", "hash_words", "shingles"]
+__all__ = [
+    "SAMPLE_MODULUS",
+    "SHINGLE_SIZE",
+    "STOP_PHRASES",
+    "STOP_SHINGLES",
+    "hash_words",
+    "sample",
+    "shingles",
+]
 
 SHINGLE_SIZE = 4
 """Words per shingle."""
+
+SAMPLE_MODULUS = 2
+"""`sample` keeps the shingles whose hash is a multiple of this (1 keeps them all)."""
 
 STOP_PHRASES: tuple[str, ...] = (
     "reporting by and editing by",
@@ -93,3 +113,15 @@ def shingles(text: str, k: int = SHINGLE_SIZE) -> frozenset[int]:
     kept = raw - stop
     # A text made only of boilerplate still needs a signature: fall back to all its words.
     return frozenset(kept) if kept or not words else frozenset({hash_words(words)})
+
+
+def sample(signature: frozenset[int], modulus: int = SAMPLE_MODULUS) -> frozenset[int]:
+    """The shingles of `signature` whose hash is a multiple of `modulus`.
+
+    The choice depends on the hash alone, so two texts keep the same sample of the
+    shingles they share. When none qualifies, the smallest hash is kept.
+    """
+    if modulus <= 1 or not signature:
+        return signature
+    kept = frozenset(h for h in signature if h % modulus == 0)
+    return kept or frozenset({min(signature)})
