@@ -13,7 +13,7 @@ from worker.app import Worker, build_worker
 from worker.config import load_settings
 from worker.dedup.fingerprint import fingerprint
 from worker.dedup.shingles import shingles
-from worker.ingest import ingest_entries
+from worker.ingest import ingest_entries, parse_and_prepare, prepare
 from worker.models import Entry
 from worker.store import feeds as feed_repo
 from worker.store.db import upgrade
@@ -140,3 +140,40 @@ def test_story_indexed_with_every_shingle_is_still_found(worker: Worker) -> None
     ])  # fmt: skip
     assert (kept, duplicates) == ([], 1)
     assert stories(worker)["b1"].dup_of_id == first
+
+
+def test_entries_prepared_ahead_are_judged_the_same(worker: Worker) -> None:
+    """Entries prepared before storing (as a parser process does) get the same verdicts."""
+    body = [
+        entry("1", "Nippon Steel pledges $11bn more", WIRE),
+        entry("2", "Mon Valley gets a furnace", "PITTSBURGH (Wire) - " + WIRE),
+        entry("2", "Mon Valley gets a furnace", "PITTSBURGH (Wire) - " + WIRE),
+        entry("3", "Toyota battery plant", OTHER),
+    ]
+    with worker.sessions.begin() as session:
+        fresh, duplicates = ingest_entries(
+            session, 1, body, NOW, worker.near, [prepare(e) for e in body]
+        )
+    assert ([s.title for s in fresh], duplicates) == (
+        ["Nippon Steel pledges $11bn more", "Toyota battery plant"],
+        1,
+    )
+    reprint = stories(worker)["2"]
+    assert (reprint.dup_layer, reprint.dup_of_id) == ("near", stories(worker)["1"].id)
+
+
+def test_parse_and_prepare_prepares_every_entry() -> None:
+    """A parser process returns the feed and one prepared entry per entry, in order."""
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+        b"<item><title>Steel</title><guid>g1</guid><description>Nippon Steel invests"
+        b"</description></item><item><title>Cars</title><link>https://x.example/a?utm_source=rss"
+        b"</link><description>Toyota builds</description></item></channel></rss>"
+    )
+    parsed, prepared = parse_and_prepare(
+        body, url="http://a.example/rss", content_type="application/rss+xml", max_entries=50
+    )
+    assert [p.entry for p in prepared] == list(parsed.entries)
+    assert [p.key for p in prepared] == ["g1", "https://x.example/a"]
+    assert prepared[1].canonical == "https://x.example/a"
+    assert prepared[0].print_ == fingerprint("Steel", "Nippon Steel invests")

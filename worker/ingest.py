@@ -14,12 +14,16 @@ feed's worth of entries costs a handful of statements, not a handful per entry:
 
 A story's cluster is its own id (stored as NULL) unless it is a duplicate or related to
 a story, in which case it joins that story's cluster.
+
+What the layers compare (stable id, canonical URL, fingerprint) depends on the entry
+alone, so it can be computed ahead, in a parser process (`parse_and_prepare`, used on a
+feed's first poll, when every entry is new), and handed in as `prepared`.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -29,9 +33,10 @@ from sqlalchemy.orm import Session
 
 from worker.dedup.canonical import canonical_url
 from worker.dedup.decide import Candidate, DedupDecision, DocRef, Thresholds, decide_near
-from worker.dedup.fingerprint import Fingerprint
+from worker.dedup.fingerprint import Fingerprint, fingerprint
 from worker.dedup.memory_index import MemoryShingleIndex
-from worker.models import Entry
+from worker.models import Entry, ParsedFeed
+from worker.parse import parse_feed
 from worker.store import stories as story_repo
 from worker.store.tables import Story
 
@@ -102,6 +107,36 @@ def story_key(entry: Entry) -> str:
     return "sha256:" + hashlib.sha256(f"{entry.title}\n{stamp}".encode()).hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """An entry with what de-duplication compares: its stable id, canonical URL, fingerprint."""
+
+    key: str
+    entry: Entry
+    canonical: str | None
+    print_: Fingerprint
+
+
+def prepare(
+    entry: Entry, fingerprint_: Callable[[str, str], Fingerprint] = fingerprint
+) -> Prepared:
+    """Compute what de-duplication compares for one entry (no store needed)."""
+    return Prepared(
+        story_key(entry),
+        entry,
+        canonical_url(entry.url) if entry.url else None,
+        fingerprint_(entry.title, entry.summary),
+    )
+
+
+def parse_and_prepare(
+    body: bytes, *, url: str, content_type: str | None, max_entries: int
+) -> tuple[ParsedFeed, list[Prepared]]:
+    """`parse_feed`, then `prepare` every entry: a job for a parser process."""
+    parsed = parse_feed(body, url=url, content_type=content_type, max_entries=max_entries)
+    return parsed, [prepare(entry) for entry in parsed.entries]
+
+
 @dataclass(slots=True)
 class _Pending:
     """An entry on its way into the stories table."""
@@ -121,20 +156,34 @@ def ingest_entries(
     entries: Sequence[Entry],
     now: datetime,
     near: NearDuplicates,
+    prepared: Sequence[Prepared] | None = None,
 ) -> tuple[list[StoredStory], int]:
-    """Store the entries not yet seen; return the non-duplicate ones and the duplicate count."""
-    keyed = {story_key(entry): entry for entry in entries}
-    known = story_repo.known_guids(session, feed_id, keyed)
-    batch = [
-        _Pending(
-            key,
-            entry,
-            canonical_url(entry.url) if entry.url else None,
-            near.fingerprint(entry.title, entry.summary),
-        )
-        for key, entry in keyed.items()
-        if key not in known
-    ]
+    """Store the entries not yet seen; return the non-duplicate ones and the duplicate count.
+
+    `prepared`, when given, is `prepare(entry)` for each of `entries`, computed ahead with
+    the fingerprint of `near`; otherwise it is computed here for the entries not yet seen.
+    """
+    if prepared is None:
+        keyed = {story_key(entry): entry for entry in entries}
+        known = story_repo.known_guids(session, feed_id, keyed)
+        batch = [
+            _Pending(
+                key,
+                entry,
+                canonical_url(entry.url) if entry.url else None,
+                near.fingerprint(entry.title, entry.summary),
+            )
+            for key, entry in keyed.items()
+            if key not in known
+        ]
+    else:
+        ready = {p.key: p for p in prepared}  # like `keyed`: the last entry of a key wins
+        known = story_repo.known_guids(session, feed_id, ready)
+        batch = [
+            _Pending(p.key, p.entry, p.canonical, p.print_)
+            for key, p in ready.items()
+            if key not in known
+        ]
     if not batch:
         return [], 0
     _judge(session, batch, now, near)

@@ -36,7 +36,7 @@ from worker.errors import FeedError
 from worker.fetch.client import build_client
 from worker.fetch.http import FetchRequest, FetchResult, fetch_as_completed
 from worker.fetch.politeness import next_poll_at
-from worker.ingest import StoredStory, ingest_entries
+from worker.ingest import Prepared, StoredStory, ingest_entries, parse_and_prepare
 from worker.models import Document, ParsedFeed, Watchlist
 from worker.ops import metrics
 from worker.parse import parse_feed
@@ -102,14 +102,14 @@ def poll_feeds(worker: Worker) -> PollReport:
     done: set[int] = set()
     try:
         with closing(_fetched_in_order(worker, due)) as polled:
-            for index, result, parsed in polled:
+            for index, result, parsed, prepared in polled:
                 state = due[index]
                 report.feeds += 1
                 if _is_quiet(result, parsed):
                     quiet.append((state, result))
                     continue
                 try:
-                    _handle_result(worker, state, result, parsed, report)
+                    _handle_result(worker, state, result, parsed, prepared, report)
                 except Exception as exc:  # one feed must never stop the others
                     log.exception("feed poll failed", extra={"feed": state.url})
                     report.failed += 1
@@ -188,12 +188,12 @@ def feed_lease(worker: Worker) -> timedelta:
 
 
 Parsed = ParsedFeed | FeedError | None
+Polled = tuple[int, FetchResult, Parsed, list[Prepared] | None]
+"""A due feed's index, its fetch, its parse, and its entries prepared for storing (or None)."""
 
 
-def _fetched_in_order(
-    worker: Worker, due: Sequence[FeedState]
-) -> Generator[tuple[int, FetchResult, Parsed], None, None]:
-    """Yield `(index, result, parsed)` for every due feed, in the order of `due`.
+def _fetched_in_order(worker: Worker, due: Sequence[FeedState]) -> Generator[Polled, None, None]:
+    """Yield `(index, result, parsed, prepared)` for every due feed, in the order of `due`.
 
     Fetching and parsing run in a thread of their own (an event loop feeding the parser
     processes as each body arrives), so the caller stores one feed while later ones are
@@ -201,9 +201,7 @@ def _fetched_in_order(
     sum. Storing stays on the caller's thread and in the order of `due`, as before. If
     the caller stops early, the fetches and parses left are cancelled.
     """
-    arrived: queue.SimpleQueue[tuple[int, FetchResult, Parsed] | BaseException | None] = (
-        queue.SimpleQueue()
-    )
+    arrived: queue.SimpleQueue[Polled | BaseException | None] = queue.SimpleQueue()
     loops: list[tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]]] = []
     stop = threading.Event()
 
@@ -212,7 +210,7 @@ def _fetched_in_order(
         assert task is not None
         loops.append((asyncio.get_running_loop(), task))
         if not stop.is_set():
-            await _fetch_and_parse(worker, due, lambda i, r, p: arrived.put((i, r, p)))
+            await _fetch_and_parse(worker, due, arrived.put)
 
     def run() -> None:
         try:
@@ -224,7 +222,7 @@ def _fetched_in_order(
 
     thread = threading.Thread(target=run, name="wirewatch-fetch", daemon=True)
     thread.start()
-    held: dict[int, tuple[int, FetchResult, Parsed]] = {}
+    held: dict[int, Polled] = {}
     finished = False
     try:
         for wanted in range(len(due)):
@@ -250,7 +248,7 @@ def _fetched_in_order(
 async def _fetch_and_parse(
     worker: Worker,
     due: Sequence[FeedState],
-    emit: Callable[[int, FetchResult, Parsed], None],
+    emit: Callable[[Polled], None],
 ) -> None:
     """Fetch every due feed and parse each changed body as soon as it arrives."""
     requests = [
@@ -264,7 +262,8 @@ async def _fetch_and_parse(
     ]
 
     async def parse(index: int, result: FetchResult) -> None:
-        emit(index, result, await _parse(worker, due[index], result))
+        parsed, prepared = await _parse(worker, due[index], result)
+        emit((index, result, parsed, prepared))
 
     async with build_client(worker.fetch_config, resolver=worker.resolver) as client:
         parsing: list[asyncio.Task[None]] = []
@@ -280,29 +279,47 @@ async def _fetch_and_parse(
             await asyncio.gather(*parsing, return_exceptions=True)
 
 
-async def _parse(worker: Worker, state: FeedState, result: FetchResult) -> Parsed:
+async def _parse(
+    worker: Worker, state: FeedState, result: FetchResult
+) -> tuple[Parsed, list[Prepared] | None]:
+    """Parse a changed body in a parser process.
+
+    On a feed's first poll every entry is new, so the parser process also prepares them
+    for storing (stable id, canonical URL, fingerprint), which would otherwise be done
+    while storing, one feed at a time. Later polls bring a few new entries among many
+    known ones, and only the new ones are prepared, when stored.
+    """
     if result.error is not None or result.body is None:
-        return None
+        return None, None
     if result.not_modified or result.unchanged:
-        return None
-    job = partial(
-        parse_feed,
-        result.body,
-        url=state.url,
-        content_type=result.content_type,
-        max_entries=worker.settings.max_entries_per_feed,
-    )
+        return None, None
+    options: dict[str, Any] = {
+        "url": state.url,
+        "content_type": result.content_type,
+        "max_entries": worker.settings.max_entries_per_feed,
+    }
+    pool = worker.parser_pool()
     try:
-        pool = worker.parser_pool()
+        if not state.first_poll:
+            job = partial(parse_feed, result.body, **options)
+            if pool is None:
+                return job(), None
+            return await asyncio.get_running_loop().run_in_executor(pool, job), None
+        ready = partial(parse_and_prepare, result.body, **options)
         if pool is None:
-            return job()
-        return await asyncio.get_running_loop().run_in_executor(pool, job)
+            return ready()
+        return await asyncio.get_running_loop().run_in_executor(pool, ready)
     except FeedError as error:
-        return error
+        return error, None
 
 
 def _handle_result(
-    worker: Worker, state: FeedState, result: FetchResult, parsed: Parsed, report: PollReport
+    worker: Worker,
+    state: FeedState,
+    result: FetchResult,
+    parsed: Parsed,
+    prepared: list[Prepared] | None,
+    report: PollReport,
 ) -> None:
     now = worker.clock()
     metrics.feed_polled(result.status)
@@ -325,7 +342,9 @@ def _handle_result(
     with worker.sessions.begin() as session:
         fresh: list[StoredStory] = []
         if parsed is not None:
-            fresh, duplicates = ingest_entries(session, state.id, parsed.entries, now, worker.near)
+            fresh, duplicates = ingest_entries(
+                session, state.id, parsed.entries, now, worker.near, prepared
+            )
             report.stories_new += len(fresh)
             report.stories_duplicate += duplicates
             _queue_matches(worker, session, state, fresh, now, report)
