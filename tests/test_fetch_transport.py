@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
+import trustme
 
 from worker.errors import FetchRefused
 from worker.fetch.client import FetchConfig, FetchLimits, build_client
 from worker.fetch.guard import AddressPolicy
+from worker.fetch.transport import LeanTransport
 
 LOCAL = AddressPolicy.allowing("127.0.0.1/32")
 Reply = Callable[[bytes], list[bytes]]
@@ -268,3 +272,70 @@ def test_a_name_resolving_to_loopback_is_refused_before_connecting(
     with pytest.raises(FetchRefused, match="loopback"):
         asyncio.run(run())
     assert server.connections == 0
+
+
+@pytest.fixture
+def tls_server() -> Iterator[tuple[int, trustme.CA]]:
+    """An HTTPS server whose certificate names `feeds.test`, signed by a test CA."""
+    ca = trustme.CA()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("feeds.test").configure_cert(context)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            body = f"<rss>{self.headers['Host']}</rss>".encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1], ca
+    server.shutdown()
+    server.server_close()
+
+
+async def _to_local(host: str, port: int) -> list[str]:
+    return ["127.0.0.1"]
+
+
+def _tls_get(url: str, context: ssl.SSLContext) -> httpx.Response:
+    async def run() -> httpx.Response:
+        transport = LeanTransport(policy=LOCAL, resolver=_to_local, ssl_context=context)
+        async with httpx.AsyncClient(transport=transport) as client:
+            response = await client.get(url)
+            await response.aread()
+            return response
+
+    return asyncio.run(run())
+
+
+def test_https_verifies_the_certificate_against_the_host_name(
+    tls_server: tuple[int, trustme.CA],
+) -> None:
+    port, ca = tls_server
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    response = _tls_get(f"https://feeds.test:{port}/feed.xml", context)
+    assert (response.status_code, response.content) == (
+        200,
+        f"<rss>feeds.test:{port}</rss>".encode(),
+    )
+    # Same server and address, but a name the certificate does not carry.
+    with pytest.raises(httpx.ConnectError, match="certificate"):
+        _tls_get(f"https://other.test:{port}/feed.xml", context)
+
+
+def test_https_refuses_a_certificate_from_an_unknown_authority(
+    tls_server: tuple[int, trustme.CA],
+) -> None:
+    port, _ = tls_server
+    with pytest.raises(httpx.ConnectError, match="certificate verify failed"):
+        _tls_get(f"https://feeds.test:{port}/feed.xml", ssl.create_default_context())

@@ -43,6 +43,8 @@ from worker.fetch.guard import AddressPolicy, GuardedBackend, Resolver
 READ_SIZE = 64 * 1024
 MAX_HEAD = 100 * 1024
 RESOLVE_TTL = 60.0
+CLOSE_WAIT = 2.0
+PRUNE_AT = 512
 Origin = tuple[str, str, int]
 
 
@@ -105,6 +107,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
         self._idle_count = 0
         self._closed = False
         self._resolved: dict[tuple[str, int], tuple[float, list[str]]] = {}
+        self._open: set[asyncio.StreamWriter] = set()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send one request and return the response with its body still streaming."""
@@ -175,20 +178,29 @@ class LeanTransport(httpx.AsyncBaseTransport):
         tls = self._ssl_context() if scheme == "https" else None
         last_error: Exception | None = None
         for address in addresses:
+            writer = None
             try:
                 async with asyncio.timeout(remaining):
-                    reader, writer = await asyncio.open_connection(
-                        address,
-                        port,
-                        ssl=tls,
-                        server_hostname=host if tls else None,
-                        limit=READ_SIZE,
-                    )
+                    reader, writer = await asyncio.open_connection(address, port, limit=READ_SIZE)
+                    if tls is not None:
+                        # TLS after TCP, so a failed handshake still closes the socket.
+                        await writer.start_tls(tls, server_hostname=host)
+                if len(self._open) >= PRUNE_AT:
+                    self._open = {w for w in self._open if not w.is_closing()}
+                self._open.add(writer)
                 return _Connection(reader, writer)
             except TimeoutError:
+                if writer is not None:
+                    writer.close()
                 raise httpx.ConnectTimeout(f"connecting to {host}:{port} timed out") from None
             except (OSError, ssl.SSLError) as error:
+                if writer is not None:
+                    writer.close()
                 last_error = error
+            except BaseException:
+                if writer is not None:
+                    writer.close()
+                raise
         raise httpx.ConnectError(f"cannot connect to {host}:{port}: {last_error}")
 
     async def _checked_addresses(self, host: str, port: int, timeout: float | None) -> list[str]:
@@ -314,13 +326,23 @@ class LeanTransport(httpx.AsyncBaseTransport):
         self._idle_count += 1
 
     async def aclose(self) -> None:
-        """Close every idle connection; responses still streaming close on their own."""
+        """Close every connection and wait (briefly) until the sockets are gone.
+
+        A TLS socket closes only after its close-notify exchange, which needs the event
+        loop to run on: waiting here keeps sockets from outliving the loop.
+        """
         self._closed = True
-        for idle in self._idle.values():
-            for connection in idle:
-                connection.close()
         self._idle.clear()
         self._idle_count = 0
+        writers, self._open = self._open, set()
+        for writer in writers:
+            writer.close()
+        if writers:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(CLOSE_WAIT):
+                    await asyncio.gather(
+                        *(w.wait_closed() for w in writers), return_exceptions=True
+                    )
 
 
 async def _body_of(request: httpx.Request) -> list[bytes]:
