@@ -14,10 +14,11 @@ from worker.config import load_settings
 from worker.dedup.fingerprint import fingerprint
 from worker.dedup.shingles import shingles
 from worker.ingest import ingest_entries, parse_and_prepare, prepare
-from worker.models import Entry
+from worker.models import Entry, Hit, Match
 from worker.store import feeds as feed_repo
+from worker.store import outbox
 from worker.store.db import upgrade
-from worker.store.tables import Shingle, Story
+from worker.store.tables import MatchRow, Shingle, Story
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 WIRE = (
@@ -177,3 +178,27 @@ def test_parse_and_prepare_prepares_every_entry() -> None:
     assert [p.key for p in prepared] == ["g1", "https://x.example/a"]
     assert prepared[1].canonical == "https://x.example/a"
     assert prepared[0].print_ == fingerprint("Steel", "Nippon Steel invests")
+
+
+def test_matches_of_a_feed_are_recorded_in_one_go(worker: Worker) -> None:
+    """`record_matches` stores each match as `record_match` does, hits and status included."""
+    kept, _ = ingest(worker, 1, [entry("1", "Steel", WIRE), entry("2", "Toyota", OTHER)])
+    steel = Match("asia", (Hit("steel", "title", "**Steel**"), Hit("steel", "summary", "s")))
+    cars = Match("cars", (Hit("toyota", "title", "**Toyota**"),))
+    with worker.sessions.begin() as session:
+        outbox.record_matches(
+            session, [(kept[0], steel, outbox.QUEUED), (kept[1], cars, outbox.BACKLOG)], NOW
+        )
+        outbox.record_matches(session, [], NOW)
+    with worker.sessions() as session:
+        rows = session.scalars(select(MatchRow).order_by(MatchRow.story_id)).all()
+        found = [(r.story_id, r.watchlist, r.matched, r.hits, r.status, r.created_at) for r in rows]
+    assert found == [
+        (kept[0], "asia", ["steel"], [
+            {"term": "steel", "field": "title", "snippet": "**Steel**"},
+            {"term": "steel", "field": "summary", "snippet": "s"},
+        ], "queued", NOW),
+        (kept[1], "cars", ["toyota"], [
+            {"term": "toyota", "field": "title", "snippet": "**Toyota**"},
+        ], "backlog", NOW),
+    ]  # fmt: skip

@@ -37,7 +37,7 @@ from worker.fetch.client import build_client
 from worker.fetch.http import FetchRequest, FetchResult, fetch_as_completed
 from worker.fetch.politeness import next_poll_at
 from worker.ingest import Prepared, StoredStory, ingest_entries, parse_and_prepare
-from worker.models import Document, ParsedFeed, Watchlist
+from worker.models import Document, Match, ParsedFeed, Watchlist
 from worker.ops import metrics
 from worker.parse import parse_feed
 from worker.store import feeds as feed_repo
@@ -425,18 +425,19 @@ def _queue_matches(
 ) -> None:
     matcher = worker.registry.matcher
     lookback = now - timedelta(hours=worker.settings.lookback_hours)
+    found: list[tuple[int, Match, str]] = []
     for story in fresh:
         document = Document(
             title=story.title, summary=story.summary, language=story.language, feed_url=state.url
         )
         backlog = state.first_poll and story.published < lookback
         for match in matcher.match(document):
-            status = outbox.BACKLOG if backlog else outbox.QUEUED
-            outbox.record_match(session, story.id, match, status, now)
+            found.append((story.id, match, outbox.BACKLOG if backlog else outbox.QUEUED))
             if backlog:
                 report.matches_backlog += 1
             else:
                 report.matches_queued += 1
+    outbox.record_matches(session, found, now)
 
 
 def build_digests(worker: Worker, names: Iterable[str] | None = None) -> list[str]:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, insert, or_, select
 from sqlalchemy.orm import Session
 
 from worker.digest_build import QueuedItem
@@ -49,6 +49,30 @@ def record_match(session: Session, story_id: int, match: Match, status: str, now
             status=status,
             created_at=now,
         )
+    )
+
+
+def record_matches(
+    session: Session, matches: Sequence[tuple[int, Match, str]], now: datetime
+) -> None:
+    """`record_match` for many `(story_id, match, status)` at once, in one statement."""
+    if not matches:
+        return
+    session.execute(
+        insert(MatchRow),
+        [
+            {
+                "story_id": story_id,
+                "watchlist": match.watchlist,
+                "matched": list(match.matched),
+                "hits": [
+                    {"term": h.term, "field": h.field, "snippet": h.snippet} for h in match.hits
+                ],
+                "status": status,
+                "created_at": now,
+            }
+            for story_id, match, status in matches
+        ],
     )
 
 
