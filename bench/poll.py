@@ -95,9 +95,11 @@ def serve(port_out: Any, feeds: int, entries: int) -> None:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    httpd.request_queue_size = 256
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+        request_queue_size = 256  # read by listen(): the default 5 drops SYNs, 1-3 s stalls
+
+    httpd = Server(("127.0.0.1", 0), Handler)
     print(httpd.server_address[1], file=port_out, flush=True)
     httpd.serve_forever()
 

@@ -204,13 +204,14 @@ def _fetched_in_order(worker: Worker, due: Sequence[FeedState]) -> Generator[Pol
     arrived: queue.SimpleQueue[Polled | BaseException | None] = queue.SimpleQueue()
     loops: list[tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]]] = []
     stop = threading.Event()
+    window = ParseWindow(PARSE_AHEAD)
 
     async def produce() -> None:
         task = asyncio.current_task()
         assert task is not None
         loops.append((asyncio.get_running_loop(), task))
         if not stop.is_set():
-            await _fetch_and_parse(worker, due, arrived.put)
+            await _fetch_and_parse(worker, due, arrived.put, window)
 
     def run() -> None:
         try:
@@ -236,6 +237,9 @@ def _fetched_in_order(worker: Worker, due: Sequence[FeedState]) -> Generator[Pol
                     raise item
                 held[item[0]] = item
             yield held.pop(wanted)
+            if loops:
+                with suppress(RuntimeError):  # the loop has just closed
+                    loops[0][0].call_soon_threadsafe(window.advance)
     finally:
         stop.set()
         if not finished and thread.is_alive() and loops:
@@ -245,12 +249,58 @@ def _fetched_in_order(worker: Worker, due: Sequence[FeedState]) -> Generator[Pol
         thread.join()
 
 
+PARSE_AHEAD = 64
+"""How many feeds, counted from the one being stored, may be parsed ahead of storing.
+
+A parsed feed body (with its entries' fingerprints on a first poll) takes far more memory
+than its fetch result; without a bound a first cycle over thousands of feeds would hold
+them all while storing catches up.
+"""
+
+
+class ParseWindow:
+    """Lets the feed at index `i` be parsed once `i < stored + size` (asyncio side).
+
+    The storing thread calls `advance` (through `call_soon_threadsafe`) after each feed
+    it takes; the feed it waits for is always inside the window, so this cannot deadlock.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.stored = 0
+        self._waiting: list[tuple[int, asyncio.Future[None]]] = []
+
+    async def wait_for(self, index: int) -> None:
+        """Return when feed `index` may be parsed."""
+        if index < self.stored + self.size:
+            return
+        ready = asyncio.get_running_loop().create_future()
+        self._waiting.append((index, ready))
+        await ready
+
+    def advance(self) -> None:
+        """One more feed was taken for storing (called on the event loop's thread)."""
+        self.stored += 1
+        limit = self.stored + self.size
+        still = []
+        for index, ready in self._waiting:
+            if index >= limit:
+                still.append((index, ready))
+            elif not ready.done():
+                ready.set_result(None)
+        self._waiting = still
+
+
 async def _fetch_and_parse(
     worker: Worker,
     due: Sequence[FeedState],
     emit: Callable[[Polled], None],
+    window: ParseWindow | None = None,
 ) -> None:
-    """Fetch every due feed and parse each changed body as soon as it arrives."""
+    """Fetch every due feed and parse each changed body as soon as it arrives.
+
+    With a `window`, a body is parsed only once its feed is near enough to storing.
+    """
     requests = [
         FetchRequest(
             url=state.url,
@@ -262,6 +312,8 @@ async def _fetch_and_parse(
     ]
 
     async def parse(index: int, result: FetchResult) -> None:
+        if window is not None and result.body is not None:
+            await window.wait_for(index)
         parsed, prepared = await _parse(worker, due[index], result)
         emit((index, result, parsed, prepared))
 
