@@ -261,7 +261,7 @@ def _verdict(decision: DedupDecision) -> Verdict:
 
 
 def _insert(session: Session, feed_id: int, batch: list[_Pending], now: datetime) -> None:
-    """Insert the batch in one statement and learn the new ids, in order."""
+    """Insert the batch in one statement and learn the new ids."""
     rows = [
         {
             "feed_id": feed_id,
@@ -286,10 +286,12 @@ def _insert(session: Session, feed_id: int, batch: list[_Pending], now: datetime
         }
         for p in batch
     ]
-    statement = insert(Story).returning(Story.id, sort_by_parameter_order=True)
-    ids = session.scalars(statement, rows).all()
-    for pending, story_id in zip(batch, ids, strict=True):
-        pending.id = story_id
+    # RETURNING in any order, matched back by guid (unique per feed): asking SQLAlchemy
+    # for the parameters' order makes it send one INSERT per row on SQLite.
+    statement = insert(Story).returning(Story.guid, Story.id)
+    ids: dict[str, int] = {row.guid: row.id for row in session.execute(statement, rows)}
+    for pending in batch:
+        pending.id = ids[pending.key]
 
 
 def _clusters(session: Session, batch: list[_Pending]) -> dict[int, int]:
