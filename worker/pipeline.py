@@ -323,7 +323,10 @@ async def _fetch_and_parse(
             async for index, result in fetch_as_completed(
                 client, requests, worker.fetch_config.limits
             ):
-                parsing.append(asyncio.create_task(parse(index, result)))
+                if result.body is None:  # a 304, an unchanged body or an error
+                    emit((index, result, None, None))
+                else:
+                    parsing.append(asyncio.create_task(parse(index, result)))
             await asyncio.gather(*parsing)
         finally:
             for task in parsing:
