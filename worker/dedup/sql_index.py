@@ -34,6 +34,7 @@ from sqlalchemy import (
     BigInteger,
     Connection,
     Engine,
+    String,
     Table,
     bindparam,
     delete,
@@ -171,19 +172,25 @@ def find_overlaps(
 
 
 _POSTINGS = """
-WITH rare AS (
-    SELECT hash FROM shingles WHERE {hashes}
-    GROUP BY hash HAVING count(*) <= :max_postings
+WITH hits AS (
+    SELECT hash, doc_kind, doc_id, count(*) OVER (PARTITION BY hash) AS postings
+    FROM shingles WHERE {hashes}
 )
-SELECT shingles.hash, shingles.doc_kind, shingles.doc_id,
-       coalesce(seed_documents.shingle_count, stories.shingle_count)
-FROM shingles
-LEFT JOIN seed_documents
-    ON shingles.doc_kind = 'seed' AND seed_documents.id = shingles.doc_id
-LEFT JOIN stories
-    ON shingles.doc_kind = 'story' AND stories.id = shingles.doc_id
-    AND stories.first_seen_at >= :since
-WHERE shingles.hash IN (SELECT hash FROM rare)
+SELECT hash, doc_kind, doc_id,
+       CASE WHEN doc_kind = 'seed'
+            THEN (SELECT shingle_count FROM seed_documents WHERE id = hits.doc_id)
+            ELSE (SELECT shingle_count FROM stories
+                  WHERE id = hits.doc_id AND first_seen_at >= :since)
+       END
+FROM hits
+WHERE postings <= :max_postings
+"""
+"""The postings of a batch's rare shingles, each with its document's size.
+
+Written so that the plan is the same with or without table statistics: the shingles are
+read once through the primary key, and each document's size is a primary-key look-up.
+A join here let PostgreSQL, on a fresh database that had not been analysed yet, scan the
+whole shingle table for every feed (75 ms per feed at 15,000 stories, and growing).
 """
 _SQLITE_POSTINGS = text(
     _POSTINGS.format(hashes="hash IN (SELECT value FROM json_each(:hashes))")
@@ -245,11 +252,26 @@ def insert_new_shingles(conn: Connection, docs: Sequence[tuple[DocRef, Iterable[
     rows = sorted((h, ref.kind, ref.id) for ref, shingles in docs for h in set(shingles))
     if not rows:
         return
+    if conn.dialect.name == "postgresql":
+        # psycopg's executemany still sends one INSERT per row (pipelined): three arrays
+        # unnested by one INSERT are several times faster.
+        hashes, kinds, ids = (list(column) for column in zip(*rows, strict=True))
+        conn.execute(_PG_UNNEST_SHINGLES, {"hashes": hashes, "kinds": kinds, "ids": ids})
+        return
     marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     conn.exec_driver_sql(
         f"INSERT INTO shingles (hash, doc_kind, doc_id) VALUES ({marker}, {marker}, {marker})",
         rows,
     )
+
+
+_PG_UNNEST_SHINGLES = text(
+    "INSERT INTO shingles (hash, doc_kind, doc_id) SELECT * FROM unnest(:hashes, :kinds, :ids)"
+).bindparams(
+    bindparam("hashes", type_=ARRAY(BigInteger())),
+    bindparam("kinds", type_=ARRAY(String())),
+    bindparam("ids", type_=ARRAY(BigInteger())),
+)
 
 
 def check_near_in(

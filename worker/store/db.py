@@ -37,8 +37,22 @@ def create_db_engine(url: str, *, pool_size: int = 5, max_overflow: int = 5) -> 
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(
-        url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True, pool_recycle=1800
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={"options": POSTGRESQL_OPTIONS},
     )
+
+
+POSTGRESQL_OPTIONS = "-c jit=off"
+"""Session settings for PostgreSQL connections.
+
+JIT compilation pays off for long analytical queries; the worker runs many short ones,
+and a per-feed near-duplicate look-up whose estimated cost crossed `jit_above_cost` took
+42 ms with JIT against 8 ms without.
+"""
 
 
 SQLITE_CACHE_KIB = 65_536
