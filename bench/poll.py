@@ -24,8 +24,9 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TextIO
+
+import feedserver
 
 from worker.fetch.client import FetchConfig, FetchLimits, build_client
 from worker.fetch.guard import AddressPolicy
@@ -64,44 +65,13 @@ def feed_body(index: int, entries: int, version: int) -> bytes:
     ).encode()
 
 
-def serve(port_out: Any, feeds: int, entries: int) -> None:
+def serve(port_out: TextIO, feeds: int, entries: int) -> None:
     """Run the feed server until killed (in its own process)."""
     bodies = {}
     for i in range(feeds):
         version = 2 if kind_of(i) == "changed" else 1
-        bodies[f"/feed/{i}.xml"] = (i, feed_body(i, entries, version), f'"v{version}-{i}"')
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True
-
-        def do_GET(self) -> None:
-            index, body, etag = bodies[self.path]
-            with_validators = kind_of(index) != "hash"
-            if with_validators and self.headers.get("If-None-Match") == etag:
-                self.send_response(304)
-                self.send_header("ETag", etag)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", "application/rss+xml; charset=utf-8")
-            if with_validators:
-                self.send_header("ETag", etag)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-        request_queue_size = 256  # read by listen(): the default 5 drops SYNs, 1-3 s stalls
-
-    httpd = Server(("127.0.0.1", 0), Handler)
-    print(httpd.server_address[1], file=port_out, flush=True)
-    httpd.serve_forever()
+        bodies[i] = (feed_body(i, entries, version), f'"v{version}-{i}"')
+    feedserver.serve(port_out, bodies.__getitem__, lambda i: kind_of(i) != "hash")
 
 
 def parse_job(body: bytes, url: str, content_type: str | None) -> tuple[int, float]:

@@ -28,9 +28,9 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+
+import feedserver
 
 HOSTS = 100
 NEW_ENTRIES = 5
@@ -85,44 +85,10 @@ def serve(feeds: int, entries: int) -> None:
         v = 2 if version["v"] == 2 and kind_of(index) == "changed" else 1
         return feed_body(index, entries, v), f'"v{v}-{index}"'
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True
+    def advance() -> None:
+        version["v"] = 2
 
-        def do_POST(self) -> None:
-            version["v"] = 2
-            self.send_response(204)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def do_GET(self) -> None:
-            index = int(self.path.rsplit("/", 1)[1].split(".")[0])
-            body, etag = body_of(index)
-            validators = kind_of(index) != "hash"
-            if validators and self.headers.get("If-None-Match") == etag:
-                self.send_response(304)
-                self.send_header("ETag", etag)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", "application/rss+xml; charset=utf-8")
-            if validators:
-                self.send_header("ETag", etag)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-        request_queue_size = 512  # read by listen(): the default 5 drops SYNs, 1-3 s stalls
-
-    httpd = Server(("127.0.0.1", 0), Handler)
-    print(httpd.server_address[1], flush=True)
-    httpd.serve_forever()
+    feedserver.serve(sys.stdout, body_of, lambda i: kind_of(i) != "hash", advance)
 
 
 async def resolve_local(host: str, port: int) -> list[str]:
