@@ -312,7 +312,7 @@ async def _fetch_and_parse(
     ]
 
     async def parse(index: int, result: FetchResult) -> None:
-        if window is not None and result.body is not None:
+        if window is not None:
             await window.wait_for(index)
         parsed, prepared = await _parse(worker, due[index], result)
         emit((index, result, parsed, prepared))
