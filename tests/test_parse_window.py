@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from worker.pipeline import ParseWindow
+from worker.arrivals import ParseWindow
 
 
 def test_feeds_beyond_the_window_wait_until_storing_moves_on() -> None:

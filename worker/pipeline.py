@@ -14,32 +14,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import queue
-import threading
 import time
 import uuid
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import closing, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import partial
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from worker.app import Worker
+from worker.arrivals import Arrivals, Parsed
 from worker.delivery.sender import DeliveryReport, deliver_due
 from worker.digest.formats.json_format import digest_payload
 from worker.digest.render import render
 from worker.digest_build import build_digest
 from worker.errors import FeedError
 from worker.fetch.client import build_client
-from worker.fetch.http import FetchRequest, FetchResult, fetch_as_completed
+from worker.fetch.http import FetchResult
 from worker.fetch.politeness import next_poll_at
-from worker.ingest import Prepared, StoredStory, ingest_entries, parse_and_prepare
-from worker.models import Document, Match, ParsedFeed, Watchlist
+from worker.ingest import Prepared, StoredStory, ingest_entries
+from worker.models import Document, Match, Watchlist
 from worker.ops import metrics
-from worker.parse import parse_feed
 from worker.store import feeds as feed_repo
 from worker.store import outbox
 from worker.store.feeds import FeedState
@@ -99,25 +95,22 @@ def poll_feeds(worker: Worker) -> PollReport:
     if not due:
         return report
     quiet: list[tuple[FeedState, FetchResult]] = []
-    done: set[int] = set()
+    group = StoreGroup(worker, report)
     try:
-        with closing(_fetched_in_order(worker, due)) as polled:
-            for index, result, parsed, prepared in polled:
+        with closing(Arrivals(worker, due)) as arrivals:
+            for index, result, parsed, prepared in arrivals:
                 state = due[index]
                 report.feeds += 1
                 if _is_quiet(result, parsed):
                     quiet.append((state, result))
                     continue
-                try:
-                    _handle_result(worker, state, result, parsed, prepared, report)
-                except Exception as exc:  # one feed must never stop the others
-                    log.exception("feed poll failed", extra={"feed": state.url})
-                    report.failed += 1
-                    report.errors.append(f"{state.url}: {type(exc).__name__}")
-                    _release(worker, [state.id])
-                done.add(index)
+                group.store(Changed(state, result, parsed, prepared))
+                if group.full() or not arrivals.ready():
+                    group.commit()
+            group.commit()
     except BaseException:
-        _release(worker, [state.id for index, state in enumerate(due) if index not in done])
+        group.abandon()
+        _release(worker, [state.id for state in due if state.id not in group.finished])
         raise
     if quiet:
         try:
@@ -187,266 +180,166 @@ def feed_lease(worker: Worker) -> timedelta:
     return max(worker.poll_interval, deadline)
 
 
-Parsed = ParsedFeed | FeedError | None
-Polled = tuple[int, FetchResult, Parsed, list[Prepared] | None]
-"""A due feed's index, its fetch, its parse, and its entries prepared for storing (or None)."""
+STORE_GROUP_FEEDS = 32
+"""Changed feeds stored in one transaction at most.
 
-
-def _fetched_in_order(worker: Worker, due: Sequence[FeedState]) -> Generator[Polled, None, None]:
-    """Yield `(index, result, parsed, prepared)` for every due feed, in the order of `due`.
-
-    Fetching and parsing run in a thread of their own (an event loop feeding the parser
-    processes as each body arrives), so the caller stores one feed while later ones are
-    still being fetched and parsed: a cycle takes about the longer of the two, not their
-    sum. Storing stays on the caller's thread and in the order of `due`, as before. If
-    the caller stops early, the fetches and parses left are cancelled.
-    """
-    arrived: queue.SimpleQueue[Polled | BaseException | None] = queue.SimpleQueue()
-    loops: list[tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]]] = []
-    stop = threading.Event()
-    window = ParseWindow(PARSE_AHEAD)
-
-    async def produce() -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        loops.append((asyncio.get_running_loop(), task))
-        if not stop.is_set():
-            await _fetch_and_parse(worker, due, arrived.put, window)
-
-    def run() -> None:
-        try:
-            asyncio.run(produce())
-        except BaseException as error:  # handed to the caller's thread, raised there
-            arrived.put(error)
-        else:
-            arrived.put(None)
-
-    thread = threading.Thread(target=run, name="wirewatch-fetch", daemon=True)
-    thread.start()
-    held: dict[int, Polled] = {}
-    finished = False
-    try:
-        for wanted in range(len(due)):
-            while wanted not in held:
-                item = arrived.get()
-                if item is None:
-                    finished = True
-                    raise RuntimeError("the fetch thread ended before every feed was fetched")
-                if isinstance(item, BaseException):
-                    finished = True
-                    raise item
-                held[item[0]] = item
-            yield held.pop(wanted)
-            if loops:
-                with suppress(RuntimeError):  # the loop has just closed
-                    loops[0][0].call_soon_threadsafe(window.advance)
-    finally:
-        stop.set()
-        if not finished and thread.is_alive() and loops:
-            loop, task = loops[0]
-            with suppress(RuntimeError):  # the loop has just closed
-                loop.call_soon_threadsafe(task.cancel)
-        thread.join()
-
-
-PARSE_AHEAD = 64
-"""How many feeds, counted from the one being stored, may be parsed ahead of storing.
-
-A parsed feed body (with its entries' fingerprints on a first poll) takes far more memory
-than its fetch result; without a bound a first cycle over thousands of feeds would hold
-them all while storing catches up.
+A commit writes every page the transaction changed, and a feed's new stories change
+pages all over the shingle index; feeds stored together share those writes. A group is
+committed as soon as the next feed is not there yet (storing never waits on an open
+transaction), when it is full, or after `STORE_GROUP_SECONDS`.
 """
+STORE_GROUP_SECONDS = 1.0
+"""The longest a group's transaction stays open (other writers wait for it on SQLite)."""
 
 
-class ParseWindow:
-    """Lets the feed at index `i` be parsed once `i < stored + size` (asyncio side).
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """A polled feed that has something to record: new content, an error or a new URL."""
 
-    The storing thread calls `advance` (through `call_soon_threadsafe`) after each feed
-    it takes; the feed it waits for is always inside the window, so this cannot deadlock.
+    state: FeedState
+    result: FetchResult
+    parsed: Parsed
+    prepared: list[Prepared] | None
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What storing one feed did; reported and logged once its transaction is committed."""
+
+    state: FeedState
+    result: FetchResult
+    error: FeedError | None = None
+    warning: str | None = None
+    unchanged: bool = False
+    new: int = 0
+    duplicates: int = 0
+    queued: int = 0
+    backlog: int = 0
+
+
+class StoreGroup:
+    """Stores changed feeds a few at a time, each group in one transaction.
+
+    If storing a feed or committing fails, the group's transaction is rolled back and its
+    feeds are stored again one transaction each, so a broken feed costs only itself.
+    `finished` holds the ids of the feeds whose poll is recorded (or given up, and its
+    lease released).
     """
 
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.stored = 0
-        self._waiting: list[tuple[int, asyncio.Future[None]]] = []
+    def __init__(self, worker: Worker, report: PollReport) -> None:
+        self._worker = worker
+        self._report = report
+        self._session: Session | None = None
+        self._opened = 0.0
+        self._held: list[tuple[Changed, Outcome]] = []
+        self.finished: set[int] = set()
 
-    async def wait_for(self, index: int) -> None:
-        """Return when feed `index` may be parsed."""
-        if index < self.stored + self.size:
-            return
-        ready = asyncio.get_running_loop().create_future()
-        self._waiting.append((index, ready))
-        await ready
-
-    def advance(self) -> None:
-        """One more feed was taken for storing (called on the event loop's thread)."""
-        self.stored += 1
-        limit = self.stored + self.size
-        still = []
-        for index, ready in self._waiting:
-            if index >= limit:
-                still.append((index, ready))
-            elif not ready.done():
-                ready.set_result(None)
-        self._waiting = still
-
-
-async def _fetch_and_parse(
-    worker: Worker,
-    due: Sequence[FeedState],
-    emit: Callable[[Polled], None],
-    window: ParseWindow | None = None,
-) -> None:
-    """Fetch every due feed and parse each changed body as soon as it arrives.
-
-    With a `window`, a body is parsed only once its feed is near enough to storing.
-    """
-    requests = [
-        FetchRequest(
-            url=state.url,
-            etag=state.etag,
-            last_modified=state.last_modified,
-            last_body_hash=state.body_hash,
-        )
-        for state in due
-    ]
-
-    async def parse(index: int, result: FetchResult) -> None:
-        if window is not None:
-            await window.wait_for(index)
-        parsed, prepared = await _parse(worker, due[index], result)
-        emit((index, result, parsed, prepared))
-
-    async with build_client(worker.fetch_config, resolver=worker.resolver) as client:
-        parsing: list[asyncio.Task[None]] = []
+    def store(self, item: Changed) -> None:
+        """Store one feed in the group's transaction (opened if need be)."""
+        if self._session is None:
+            self._session = self._worker.sessions()
+            self._session.begin()
+            self._opened = time.monotonic()
         try:
-            async for index, result in fetch_as_completed(
-                client, requests, worker.fetch_config.limits
-            ):
-                if result.body is None:  # a 304, an unchanged body or an error
-                    emit((index, result, None, None))
-                else:
-                    parsing.append(asyncio.create_task(parse(index, result)))
-            await asyncio.gather(*parsing)
-        finally:
-            for task in parsing:
-                task.cancel()
-            await asyncio.gather(*parsing, return_exceptions=True)
+            outcome = store_feed(self._worker, self._session, item)
+        except Exception:
+            items = [changed for changed, _ in self._held] + [item]
+            self.abandon()
+            for changed in items:
+                self._store_alone(changed)
+            return
+        self._held.append((item, outcome))
 
-
-async def _parse(
-    worker: Worker, state: FeedState, result: FetchResult
-) -> tuple[Parsed, list[Prepared] | None]:
-    """Parse a changed body in a parser process.
-
-    On a feed's first poll every entry is new, so the parser process also prepares them
-    for storing (stable id, canonical URL, fingerprint), which would otherwise be done
-    while storing, one feed at a time. Later polls bring a few new entries among many
-    known ones, and only the new ones are prepared, when stored.
-    """
-    if result.error is not None or result.body is None:
-        return None, None
-    if result.not_modified or result.unchanged:
-        return None, None
-    options: dict[str, Any] = {
-        "url": state.url,
-        "content_type": result.content_type,
-        "max_entries": worker.settings.max_entries_per_feed,
-    }
-    pool = worker.parser_pool()
-    try:
-        if not state.first_poll:
-            job = partial(parse_feed, result.body, **options)
-            if pool is None:
-                return job(), None
-            return await asyncio.get_running_loop().run_in_executor(pool, job), None
-        ready = partial(parse_and_prepare, result.body, **options)
-        if pool is None:
-            return ready()
-        return await asyncio.get_running_loop().run_in_executor(pool, ready)
-    except FeedError as error:
-        return error, None
-
-
-def _handle_result(
-    worker: Worker,
-    state: FeedState,
-    result: FetchResult,
-    parsed: Parsed,
-    prepared: list[Prepared] | None,
-    report: PollReport,
-) -> None:
-    now = worker.clock()
-    metrics.feed_polled(result.status)
-    if result.error is not None:
-        _record_failure(worker, state, result, result.error, now, report)
-        return
-    if isinstance(parsed, FeedError):
-        _record_failure(worker, state, result, parsed, now, report)
-        return
-    if result.not_modified or result.unchanged:
-        report.not_modified += 1
-    when = next_poll_at(
-        now,
-        worker.poll_interval,
-        retry_after_seconds=result.retry_after_seconds,
-        cache_floor_seconds=result.cache_floor_seconds,
-        ttl_minutes=parsed.ttl_minutes if parsed else None,
-        rng=worker.rng,
-    )
-    with worker.sessions.begin() as session:
-        fresh: list[StoredStory] = []
-        if parsed is not None:
-            fresh, duplicates = ingest_entries(
-                session, state.id, parsed.entries, now, worker.near, prepared
-            )
-            report.stories_new += len(fresh)
-            report.stories_duplicate += duplicates
-            _queue_matches(worker, session, state, fresh, now, report)
-        feed_repo.record_success(
-            session,
-            state.id,
-            now,
-            status=result.status,
-            title=parsed.title if parsed else None,
-            etag=result.etag,
-            last_modified=result.last_modified,
-            body_hash=result.body_hash,
-            next_poll_at=when,
-            new_url=result.permanent_redirect_to,
+    def full(self) -> bool:
+        """Whether the group should be committed now, whatever comes next."""
+        return (
+            len(self._held) >= STORE_GROUP_FEEDS
+            or time.monotonic() - self._opened >= STORE_GROUP_SECONDS
         )
-    log.info(
-        "feed polled",
-        extra={
-            "feed": state.url,
-            "feed_id": state.id,
-            "status": result.status,
-            "new": len(fresh),
-            "duration_ms": round(result.elapsed_ms, 1),
-            "warning": parsed.warning if parsed else None,
-        },
-    )
+
+    def commit(self) -> None:
+        """Commit the group, then report and log its feeds."""
+        if self._session is None:
+            return
+        session, held = self._session, self._held
+        self._session, self._held = None, []
+        try:
+            session.commit()
+        except Exception:
+            log.warning("could not commit a group of feeds; storing them one by one",
+                        exc_info=True)  # fmt: skip
+            session.close()
+            for item, _ in held:
+                self._store_alone(item)
+            return
+        session.close()
+        for _, outcome in held:
+            self._report_outcome(outcome)
+
+    def abandon(self) -> None:
+        """Roll back the group's transaction (its feeds are not `finished`)."""
+        session, self._session, self._held = self._session, None, []
+        if session is not None:
+            with suppress(Exception):  # the connection may be gone: nothing to keep anyway
+                session.rollback()
+            session.close()
+
+    def _store_alone(self, item: Changed) -> None:
+        state = item.state
+        try:
+            with self._worker.sessions.begin() as session:
+                outcome = store_feed(self._worker, session, item)
+        except Exception as exc:  # one feed must never stop the others
+            log.exception("feed poll failed", extra={"feed": state.url})
+            self._report.failed += 1
+            self._report.errors.append(f"{state.url}: {type(exc).__name__}")
+            _release(self._worker, [state.id])
+            self.finished.add(state.id)
+            return
+        self._report_outcome(outcome)
+
+    def _report_outcome(self, outcome: Outcome) -> None:
+        report, state, result = self._report, outcome.state, outcome.result
+        self.finished.add(state.id)
+        metrics.feed_polled(result.status)
+        if outcome.error is not None:
+            error = outcome.error
+            report.failed += 1
+            report.errors.append(f"{state.url}: {error.kind}")
+            metrics.fetch_error(error.kind)
+            log.warning(
+                "feed failed",
+                extra={"feed": state.url, "feed_id": state.id, "kind": error.kind,
+                       "status": result.status, "duration_ms": round(result.elapsed_ms, 1),
+                       "error": error.message[:300]},
+            )  # fmt: skip
+            return
+        report.not_modified += outcome.unchanged
+        report.stories_new += outcome.new
+        report.stories_duplicate += outcome.duplicates
+        report.matches_queued += outcome.queued
+        report.matches_backlog += outcome.backlog
+        log.info(
+            "feed polled",
+            extra={"feed": state.url, "feed_id": state.id, "status": result.status,
+                   "new": outcome.new, "duration_ms": round(result.elapsed_ms, 1),
+                   "warning": outcome.warning},
+        )  # fmt: skip
 
 
-def _record_failure(
-    worker: Worker,
-    state: FeedState,
-    result: FetchResult,
-    error: FeedError,
-    now: datetime,
-    report: PollReport,
-) -> None:
-    report.failed += 1
-    report.errors.append(f"{state.url}: {error.kind}")
-    metrics.fetch_error(error.kind)
-    when = next_poll_at(
-        now,
-        worker.poll_interval,
-        consecutive_failures=state.consecutive_failures + 1,
-        retry_after_seconds=result.retry_after_seconds,
-        rng=worker.rng,
-    )
-    with worker.sessions.begin() as session:
+def store_feed(worker: Worker, session: Session, item: Changed) -> Outcome:
+    """Record one polled feed in `session`: its error, or its new stories and matches."""
+    state, result, parsed = item.state, item.result, item.parsed
+    now = worker.clock()
+    error = result.error if result.error is not None else parsed
+    if isinstance(error, FeedError):
+        when = next_poll_at(
+            now,
+            worker.poll_interval,
+            consecutive_failures=state.consecutive_failures + 1,
+            retry_after_seconds=result.retry_after_seconds,
+            rng=worker.rng,
+        )
         feed_repo.record_failure(
             session,
             state.id,
@@ -457,17 +350,41 @@ def _record_failure(
             next_poll_at=when,
             disable=error.kind == GONE,
         )
-    log.warning(
-        "feed failed",
-        extra={
-            "feed": state.url,
-            "feed_id": state.id,
-            "kind": error.kind,
-            "status": result.status,
-            "duration_ms": round(result.elapsed_ms, 1),
-            "error": error.message[:300],
-        },
+        return Outcome(state, result, error=error)
+    assert not isinstance(parsed, FeedError)
+    outcome = Outcome(
+        state,
+        result,
+        warning=parsed.warning if parsed else None,
+        unchanged=result.not_modified or result.unchanged,
     )
+    when = next_poll_at(
+        now,
+        worker.poll_interval,
+        retry_after_seconds=result.retry_after_seconds,
+        cache_floor_seconds=result.cache_floor_seconds,
+        ttl_minutes=parsed.ttl_minutes if parsed else None,
+        rng=worker.rng,
+    )
+    if parsed is not None:
+        fresh, outcome.duplicates = ingest_entries(
+            session, state.id, parsed.entries, now, worker.near, item.prepared
+        )
+        outcome.new = len(fresh)
+        outcome.queued, outcome.backlog = _queue_matches(worker, session, state, fresh, now)
+    feed_repo.record_success(
+        session,
+        state.id,
+        now,
+        status=result.status,
+        title=parsed.title if parsed else None,
+        etag=result.etag,
+        last_modified=result.last_modified,
+        body_hash=result.body_hash,
+        next_poll_at=when,
+        new_url=result.permanent_redirect_to,
+    )
+    return outcome
 
 
 def _queue_matches(
@@ -476,11 +393,12 @@ def _queue_matches(
     state: FeedState,
     fresh: Sequence[StoredStory],
     now: datetime,
-    report: PollReport,
-) -> None:
+) -> tuple[int, int]:
+    """Record the watchlist matches of the new stories; return (queued, backlog)."""
     matcher = worker.registry.matcher
     lookback = now - timedelta(hours=worker.settings.lookback_hours)
     found: list[tuple[int, Match, str]] = []
+    queued = backlog_count = 0
     for story in fresh:
         document = Document(
             title=story.title, summary=story.summary, language=story.language, feed_url=state.url
@@ -489,10 +407,11 @@ def _queue_matches(
         for match in matcher.match(document):
             found.append((story.id, match, outbox.BACKLOG if backlog else outbox.QUEUED))
             if backlog:
-                report.matches_backlog += 1
+                backlog_count += 1
             else:
-                report.matches_queued += 1
+                queued += 1
     outbox.record_matches(session, found, now)
+    return queued, backlog_count
 
 
 def build_digests(worker: Worker, names: Iterable[str] | None = None) -> list[str]:
