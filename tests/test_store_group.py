@@ -1,0 +1,169 @@
+"""Changed feeds are stored a group per transaction, and a broken feed costs only itself."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete, func, select
+
+from tests.feedgen import Item, rss
+from tests.servers import LocalServer, Received, Response
+from worker import pipeline
+from worker.app import Worker, build_worker
+from worker.config import load_settings
+from worker.fetch.http import FetchResult, body_hash
+from worker.parse import parse_feed
+from worker.pipeline import Changed, PollReport, StoreGroup
+from worker.store import feeds as feed_repo
+from worker.store.db import upgrade
+from worker.store.feeds import FeedState
+from worker.store.tables import Feed, Story
+
+NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+TOPICS = [
+    "Dock workers at the northern harbour voted to end a week-long strike over night shifts",
+    "A new furnace at the river plant doubled its output of rolled sheet for carmakers",
+    "City council approved the budget for the tram line after a long debate about fares",
+    "Flood defences along the estuary held through the storm that closed two bridges",
+    "The central bank left its rate unchanged and warned that energy prices remain high",
+    "Growers expect a record apple harvest after a mild spring and a warm dry summer",
+    "A rescue team reached hikers stranded by snow on the ridge above the old mine",
+    "Chip designers opened a research lab beside the university's physics department",
+    "The port authority ordered six electric cranes to replace its diesel fleet by spring",
+]
+URLS = [f"https://feeds.example/{name}.xml" for name in ("a", "b", "c")]
+
+
+@pytest.fixture
+def worker(database_url: str, tmp_path: Path) -> Iterator[Worker]:
+    """A worker on a fresh database, its clock stopped at NOW."""
+    (tmp_path / "w").mkdir()
+    settings = load_settings(
+        database_url=database_url, watchlists_dir=tmp_path / "w", parse_workers=0
+    )
+    built = build_worker(settings, clock=lambda: NOW, env={})
+    upgrade(built.engine)
+    yield built
+    built.close()
+
+
+def claimed(worker: Worker) -> list[FeedState]:
+    """The three feeds, created and leased to this worker."""
+    with worker.sessions.begin() as session:
+        feed_repo.ensure_feeds(session, URLS)
+    with worker.sessions.begin() as session:
+        due = feed_repo.claim_due_feeds(
+            session, URLS, NOW, worker.instance_id, pipeline.feed_lease(worker)
+        )
+    return sorted(due, key=lambda state: state.url)
+
+
+def changed(state: FeedState, stories: int = 3) -> Changed:
+    """A first poll of `state` that brought `stories` new stories."""
+    name = state.url.rsplit("/", 1)[1].removesuffix(".xml")
+    first = "abc".index(name) * stories
+    items = [
+        Item(
+            f"{name}-{n}",
+            TOPICS[first + n][:40],
+            f"https://site.example/{name}/{n}",
+            f"{TOPICS[first + n]}, reported from {name}.",
+            NOW,
+        )
+        for n in range(stories)
+    ]
+    body = rss(name, items)
+    result = FetchResult(url=state.url, requested_url=state.url, status=200, body=body,
+                         body_hash=body_hash(body))  # fmt: skip
+    return Changed(state, result, parse_feed(body, url=state.url, content_type=None), None)
+
+
+def stories_by_feed(worker: Worker) -> dict[int, int]:
+    """How many stories each feed has stored."""
+    with worker.sessions() as session:
+        rows = session.execute(select(Story.feed_id, func.count()).group_by(Story.feed_id))
+        return dict(rows.all())
+
+
+def test_a_feed_that_breaks_storing_costs_only_itself(worker: Worker) -> None:
+    """The feed row of `b` is deleted under the poll: `a` and `c`, stored in the same
+    transaction, are stored again on their own and kept; `b` is reported as failed."""
+    a, b, c = claimed(worker)
+    with worker.sessions.begin() as session:
+        session.execute(delete(Feed).where(Feed.id == b.id))
+    report = PollReport()
+    group = StoreGroup(worker, report)
+    for state in (a, b, c):
+        group.store(changed(state))
+    group.commit()
+    assert stories_by_feed(worker) == {a.id: 3, c.id: 3}
+    assert (report.stories_new, report.failed) == (6, 1)
+    assert report.errors[0].startswith(b.url)
+    assert group.finished == {a.id, b.id, c.id}
+    with worker.sessions() as session:
+        assert all(session.get_one(Feed, s.id).last_success_at == NOW for s in (a, c))
+
+
+def test_a_group_is_visible_at_commit_and_gone_if_abandoned(worker: Worker) -> None:
+    """Other connections see a group's stories only once it is committed; an abandoned
+    group leaves nothing behind and its feeds are not counted as done."""
+    a, b, _ = claimed(worker)
+    report = PollReport()
+    group = StoreGroup(worker, report)
+    group.store(changed(a))
+    assert stories_by_feed(worker) == {}
+    assert report.stories_new == 0  # reported only once committed
+    group.commit()
+    assert stories_by_feed(worker) == {a.id: 3}
+    assert (report.stories_new, group.finished) == (3, {a.id})
+    group.store(changed(b))
+    group.abandon()
+    assert stories_by_feed(worker) == {a.id: 3}
+    assert group.finished == {a.id}
+
+
+def test_stories_are_committed_while_a_later_feed_is_still_downloading(
+    database_url: str, tmp_path: Path, feed_server: LocalServer
+) -> None:
+    """Storing does not hold its transaction open waiting for a slow feed: the first
+    feed's stories can be read while the second is still being served."""
+    release = threading.Event()
+    fast = rss("fast", [Item("f1", "Fast", "https://x.example/f1", "Fast news.", NOW)])
+    slow = rss("slow", [Item("s1", "Slow", "https://x.example/s1", "Slow news.", NOW)])
+
+    def slowly(_: Received) -> Response:
+        release.wait(30)
+        return Response(slow, 200, {"content-type": "application/rss+xml"})
+
+    feed_server.routes["/fast"] = Response(fast, 200, {"content-type": "application/rss+xml"})
+    feed_server.routes["/slow"] = slowly
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / "x.yaml").write_text(
+        "name: x\nquery: news\nschedule: '0 8 * * *'\n"
+        f"feeds: [{feed_server.url('/fast')}, {feed_server.url('/slow')}]\n"
+    )
+    settings = load_settings(database_url=database_url, watchlists_dir=tmp_path / "w",
+                             allow_hosts=["127.0.0.1"], parse_workers=0)  # fmt: skip
+    worker = build_worker(settings, clock=lambda: NOW, env={})
+    try:
+        upgrade(worker.engine)
+        worker.registry.refresh()
+        reports: list[PollReport] = []
+        polling = threading.Thread(target=lambda: reports.append(pipeline.poll_feeds(worker)))
+        polling.start()
+        deadline = time.monotonic() + 20
+        while sum(stories_by_feed(worker).values()) < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        seen_while_slow = sum(stories_by_feed(worker).values())
+        release.set()
+        polling.join(30)
+        assert seen_while_slow == 1
+        assert reports[0].stories_new == 2
+    finally:
+        release.set()
+        worker.close()
