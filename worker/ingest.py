@@ -26,15 +26,16 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from worker.dedup.canonical import canonical_url
 from worker.dedup.decide import Candidate, DedupDecision, DocRef, Thresholds, decide_near
 from worker.dedup.fingerprint import Fingerprint, fingerprint
-from worker.dedup.memory_index import MemoryShingleIndex
+from worker.dedup.memory_index import BatchIndex
+from worker.errors import StoreError
 from worker.models import Entry, ParsedFeed
 from worker.parse import parse_feed
 from worker.store import stories as story_repo
@@ -216,7 +217,7 @@ def _judge(session: Session, batch: list[_Pending], now: datetime, near: NearDup
     stored = near.candidates(session, [p.print_ for p in batch], now)
     seen_urls: dict[str, int] = {}
     seen_hashes: dict[str, int] = {}
-    earlier = MemoryShingleIndex()
+    earlier = BatchIndex()
     least = max(1, min(near.thresholds.min_shared, near.thresholds.min_shared_related))
     for index, pending in enumerate(batch):
         url, text_hash = pending.canonical, pending.print_.content_hash
@@ -234,7 +235,10 @@ def _judge(session: Session, batch: list[_Pending], now: datetime, near: NearDup
             pending.verdict = Verdict("duplicate", "hash", "story")
             pending.batch_other = seen_hashes[text_hash]
         else:
-            local = earlier.overlaps(pending.print_.shingles, min_shared=least)
+            local = [
+                Candidate(DocRef("story", -number - 1), shared, size)
+                for number, shared, size in earlier.overlaps(pending.print_.shingles, least)
+            ]
             decision = decide_near(pending.print_.size, stored[index] + local, near.thresholds)
             pending.verdict = _verdict(decision)
             if decision.other is not None and decision.other.id < 0:
@@ -243,7 +247,7 @@ def _judge(session: Session, batch: list[_Pending], now: datetime, near: NearDup
             seen_urls.setdefault(url, index)
         seen_hashes.setdefault(text_hash, index)
         if pending.verdict.kind != "duplicate":
-            earlier.add(DocRef("story", -index - 1), pending.print_.shingles)
+            earlier.add(index, pending.print_.shingles)
 
 
 def _verdict(decision: DedupDecision) -> Verdict:
@@ -286,12 +290,38 @@ def _insert(session: Session, feed_id: int, batch: list[_Pending], now: datetime
         }
         for p in batch
     ]
-    # RETURNING in any order, matched back by guid (unique per feed): asking SQLAlchemy
-    # for the parameters' order makes it send one INSERT per row on SQLite.
-    statement = insert(Story).returning(Story.guid, Story.id)
-    ids: dict[str, int] = {row.guid: row.id for row in session.execute(statement, rows)}
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        ids = _insert_sqlite(connection, feed_id, rows)
+    else:
+        # RETURNING in any order, matched back by guid (unique per feed)
+        statement = insert(STORIES).returning(STORIES.c.guid, STORIES.c.id)
+        ids = {row[0]: row[1] for row in connection.execute(statement, rows)}
     for pending in batch:
         pending.id = ids[pending.key]
+
+
+def _insert_sqlite(
+    connection: Connection, feed_id: int, rows: list[dict[str, Any]]
+) -> dict[str, int]:
+    """Insert with the driver's `executemany` and read the new ids back by rowid range.
+
+    SQLite has one writer at a time and gives each new row the largest rowid plus one,
+    so the rows of one `executemany` get consecutive ids ending at `last_insert_rowid()`.
+    Reading them back (and checking that every guid is there) costs a short range scan;
+    a multi-row `INSERT ... RETURNING` costs several times the insert itself.
+    """
+    connection.execute(insert(STORIES), rows)
+    last = connection.exec_driver_sql("SELECT last_insert_rowid()").scalar_one()
+    found = connection.execute(
+        select(STORIES.c.guid, STORIES.c.id).where(
+            STORIES.c.id > last - len(rows), STORIES.c.id <= last, STORIES.c.feed_id == feed_id
+        )
+    )
+    ids: dict[str, int] = {row[0]: row[1] for row in found}
+    if len(ids) != len(rows):
+        raise StoreError("the new stories did not get consecutive ids")
+    return ids
 
 
 def _clusters(session: Session, batch: list[_Pending]) -> dict[int, int]:

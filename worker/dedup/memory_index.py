@@ -16,7 +16,7 @@ from typing import Protocol
 
 from worker.dedup.decide import MIN_SHARED_RELATED, Candidate, DocRef
 
-__all__ = ["MAX_POSTINGS", "MemoryShingleIndex", "ShingleIndex"]
+__all__ = ["MAX_POSTINGS", "BatchIndex", "MemoryShingleIndex", "ShingleIndex"]
 
 MAX_POSTINGS = 200
 """A shingle held by more documents than this is treated as boilerplate and skipped."""
@@ -102,3 +102,44 @@ class MemoryShingleIndex:
             return True
         seen = self._seen.get(ref)
         return seen is None or seen >= since
+
+
+class BatchIndex:
+    """The shingles of the earlier entries of one batch, numbered from 0 in order of `add`.
+
+    What `MemoryShingleIndex` does for one feed body at a time, on plain ints and with the
+    set work done by the interpreter's own set operations: a feed's entries are checked
+    against each other on every poll.
+    """
+
+    def __init__(self, max_postings: int = MAX_POSTINGS) -> None:
+        self._first: dict[int, int] = {}  # shingle -> the first entry that has it
+        self._more: dict[int, list[int]] = {}  # shingle -> later entries that have it
+        self._sizes: dict[int, int] = {}
+        self._max_postings = max_postings
+
+    def add(self, number: int, shingles: frozenset[int]) -> None:
+        """Index entry `number` of the batch."""
+        self._sizes[number] = len(shingles)
+        first = self._first
+        for shingle in shingles & first.keys():
+            self._more.setdefault(shingle, []).append(number)
+        first.update(dict.fromkeys(shingles - first.keys(), number))
+
+    def overlaps(self, shingles: frozenset[int], min_shared: int) -> list[tuple[int, int, int]]:
+        """`(number, shared, size)` of the entries sharing at least `min_shared` shingles."""
+        counts: dict[int, int] = {}
+        first, more = self._first, self._more
+        for shingle in shingles & first.keys():
+            holders = more.get(shingle)
+            if holders is None:
+                number = first[shingle]
+                counts[number] = counts.get(number, 0) + 1
+            elif len(holders) < self._max_postings:
+                for number in (first[shingle], *holders):
+                    counts[number] = counts.get(number, 0) + 1
+        return [
+            (number, shared, self._sizes[number])
+            for number, shared in counts.items()
+            if shared >= min_shared
+        ]

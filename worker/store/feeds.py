@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, bindparam, func, or_, select, update
+from sqlalchemy import BindParameter, Table, Text, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from worker.store.arrays import one_of
 from worker.store.tables import Feed
 from worker.store.types import UTCDateTime
 
@@ -67,22 +68,51 @@ def due_feeds(session: Session, urls: Iterable[str], now: datetime) -> list[Feed
 def claim_due_feeds(
     session: Session, urls: Iterable[str], now: datetime, owner: str, ttl: timedelta
 ) -> list[FeedState]:
-    """Lease to `owner` until `now + ttl` the feeds among `urls` that are due and unleased."""
-    rows = list(
-        session.scalars(
-            select(Feed)
-            .where(Feed.url.in_(set(urls)), Feed.disabled.is_(False))
-            .where(or_(Feed.next_poll_at.is_(None), Feed.next_poll_at <= now))
-            .where(or_(Feed.lease_until.is_(None), Feed.lease_until <= now))
-            .order_by(Feed.id)
-            .with_for_update(skip_locked=True)
-        )
+    """Lease to `owner` until `now + ttl` the feeds among `urls` that are due and unleased.
+
+    Two statements whatever the number of feeds: the due rows are read (and locked, on
+    PostgreSQL), then leased by one UPDATE.
+    """
+    table = _FEEDS
+    rows = session.connection().execute(
+        select(*(table.c[name] for name in _STATE_COLUMNS))
+        .where(one_of(session, Feed.url, set(urls)), table.c.disabled.is_(False))
+        .where(or_(table.c.next_poll_at.is_(None), table.c.next_poll_at <= now))
+        .where(or_(table.c.lease_until.is_(None), table.c.lease_until <= now))
+        .order_by(table.c.id)
+        .with_for_update(skip_locked=True)
     )
-    for feed in rows:
-        feed.lease_owner = owner
-        feed.lease_until = now + ttl
-    session.flush()
-    return [to_state(feed) for feed in rows]
+    due = [
+        FeedState(
+            id=row.id,
+            url=row.url,
+            etag=row.etag,
+            last_modified=row.last_modified,
+            body_hash=row.body_hash,
+            first_poll=row.last_success_at is None,
+            consecutive_failures=row.consecutive_failures,
+            last_success_at=row.last_success_at,
+        )
+        for row in rows
+    ]
+    if due:
+        session.connection().execute(
+            update(table)
+            .where(one_of(session, Feed.id, [state.id for state in due]))
+            .values(lease_owner=owner, lease_until=now + ttl)
+        )
+    return due
+
+
+_STATE_COLUMNS = (
+    "id",
+    "url",
+    "etag",
+    "last_modified",
+    "body_hash",
+    "last_success_at",
+    "consecutive_failures",
+)
 
 
 def release_feeds(session: Session, feed_ids: Iterable[int], owner: str) -> None:
@@ -124,26 +154,49 @@ def record_success(
     next_poll_at: datetime,
     new_url: str | None = None,
 ) -> None:
-    """A poll worked (fresh body, 304, or an unchanged body)."""
-    feed = session.get_one(Feed, feed_id)
-    feed.first_polled_at = feed.first_polled_at or now
-    feed.last_polled_at = now
-    feed.last_success_at = now
-    feed.last_status = status
-    feed.title = title or feed.title
-    feed.etag = etag if etag is not None else feed.etag
-    feed.last_modified = last_modified if last_modified is not None else feed.last_modified
-    feed.body_hash = body_hash if body_hash is not None else feed.body_hash
-    feed.consecutive_failures = 0
-    feed.failing_since = None
-    feed.failure_reported = False
-    feed.next_poll_at = next_poll_at
-    feed.lease_owner = None
-    feed.lease_until = None
-    if new_url and new_url != feed.url:
+    """A poll worked (fresh body, 304, or an unchanged body): one UPDATE of the feed's row.
+
+    Values given as None (or an empty title) keep what the row has. A `new_url` (a
+    permanent redirect) is taken unless another feed already has that URL.
+    """
+    table = _FEEDS
+    session.connection().execute(
+        update(table)
+        .where(table.c.id == feed_id)
+        .values(
+            first_polled_at=func.coalesce(table.c.first_polled_at, _moment(now)),
+            last_polled_at=now,
+            last_success_at=now,
+            last_status=status,
+            title=func.coalesce(_text(title or None), table.c.title),
+            etag=func.coalesce(_text(etag), table.c.etag),
+            last_modified=func.coalesce(_text(last_modified), table.c.last_modified),
+            body_hash=func.coalesce(_text(body_hash), table.c.body_hash),
+            consecutive_failures=0,
+            failing_since=None,
+            failure_reported=False,
+            next_poll_at=next_poll_at,
+            lease_owner=None,
+            lease_until=None,
+        )
+    )
+    if new_url:
         taken = session.scalar(select(Feed.id).where(Feed.url == new_url))
         if taken is None:
-            feed.url = new_url
+            session.connection().execute(
+                update(table).where(table.c.id == feed_id).values(url=new_url)
+            )
+
+
+_FEEDS = cast(Table, Feed.__table__)
+
+
+def _moment(value: datetime) -> BindParameter[datetime]:
+    return bindparam(None, value, type_=UTCDateTime())
+
+
+def _text(value: str | None) -> BindParameter[str | None]:
+    return bindparam(None, value, type_=Text())
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import and_, insert, or_, select
+from sqlalchemy import Table, and_, insert, or_, select
 from sqlalchemy.orm import Session
 
 from worker.digest_build import QueuedItem
@@ -36,6 +37,7 @@ DELIVERED = "delivered"
 DEAD = "dead"
 FAILED = "failed"
 DISABLED = "disabled"
+MATCHES = cast(Table, MatchRow.__table__)
 
 
 def record_match(session: Session, story_id: int, match: Match, status: str, now: datetime) -> None:
@@ -58,8 +60,8 @@ def record_matches(
     """`record_match` for many `(story_id, match, status)` at once, in one statement."""
     if not matches:
         return
-    session.execute(
-        insert(MatchRow),
+    session.connection().execute(  # Core executemany: this runs for every feed body
+        insert(MATCHES),
         [
             {
                 "story_id": story_id,

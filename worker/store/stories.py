@@ -8,21 +8,17 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from worker.store.arrays import one_of
 from worker.store.tables import Feed, SeedDocument, Story
 
 
 def known_guids(session: Session, feed_id: int, guids: Iterable[str]) -> set[str]:
     """The guids among `guids` already stored for this feed."""
-    wanted = list(set(guids))
-    found: set[str] = set()
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
-        found.update(
-            session.scalars(
-                select(Story.guid).where(Story.feed_id == feed_id, Story.guid.in_(chunk))
-            )
-        )
-    return found
+    wanted = set(guids)
+    if not wanted:
+        return set()
+    query = select(Story.guid).where(Story.feed_id == feed_id, one_of(session, Story.guid, wanted))
+    return set(session.connection().scalars(query))
 
 
 def story_with_canonical_url(session: Session, canonical_url: str) -> Story | None:
@@ -47,38 +43,38 @@ def document_with_content_hash(session: Session, content_hash: str) -> tuple[str
 
 def stories_by_canonical_url(session: Session, urls: Iterable[str]) -> dict[str, int]:
     """The earliest stored story for each of these canonical URLs."""
-    found: dict[str, int] = {}
-    wanted = sorted(set(urls))
-    for start in range(0, len(wanted), 500):
-        rows = session.execute(
-            select(Story.canonical_url, func.min(Story.id))
-            .where(Story.canonical_url.in_(wanted[start : start + 500]))
-            .group_by(Story.canonical_url)
-        )
-        found.update({url: story_id for url, story_id in rows if url})
-    return found
+    wanted = set(urls)
+    if not wanted:
+        return {}
+    rows = session.connection().execute(
+        select(Story.canonical_url, func.min(Story.id))
+        .where(one_of(session, Story.canonical_url, wanted))
+        .group_by(Story.canonical_url)
+    )
+    return {url: story_id for url, story_id in rows if url}
 
 
 def documents_by_content_hash(
     session: Session, hashes: Iterable[str]
 ) -> dict[str, tuple[str, int]]:
     """For each content hash, a seed (preferred) or the earliest story with that hash."""
-    wanted = sorted(set(hashes))
+    wanted = set(hashes)
+    if not wanted:
+        return {}
     found: dict[str, tuple[str, int]] = {}
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
-        for text_hash, story_id in session.execute(
-            select(Story.content_hash, func.min(Story.id))
-            .where(Story.content_hash.in_(chunk))
-            .group_by(Story.content_hash)
-        ):
-            found[text_hash] = ("story", story_id)
-        for text_hash, seed_id in session.execute(
-            select(SeedDocument.content_hash, func.min(SeedDocument.id))
-            .where(SeedDocument.content_hash.in_(chunk))
-            .group_by(SeedDocument.content_hash)
-        ):
-            found[text_hash] = ("seed", seed_id)
+    connection = session.connection()  # Core: these run for every feed body
+    for text_hash, story_id in connection.execute(
+        select(Story.content_hash, func.min(Story.id))
+        .where(one_of(session, Story.content_hash, wanted))
+        .group_by(Story.content_hash)
+    ):
+        found[text_hash] = ("story", story_id)
+    for text_hash, seed_id in connection.execute(
+        select(SeedDocument.content_hash, func.min(SeedDocument.id))
+        .where(one_of(session, SeedDocument.content_hash, wanted))
+        .group_by(SeedDocument.content_hash)
+    ):
+        found[text_hash] = ("seed", seed_id)
     return found
 
 
