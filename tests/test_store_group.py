@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -164,6 +164,65 @@ def test_stories_are_committed_while_a_later_feed_is_still_downloading(
         polling.join(30)
         assert seen_while_slow == 1
         assert reports[0].stories_new == 2
+    finally:
+        release.set()
+        worker.close()
+
+
+def test_an_unchanged_feed_between_does_not_keep_the_transaction_open(
+    database_url: str, tmp_path: Path, feed_server: LocalServer
+) -> None:
+    """Second poll: `a` has a new story, `b` answers 304, `c` is slow. The new story of `a`
+    can be read while `c` is still being served."""
+    release = threading.Event()
+    slow = {"on": False}
+    items = {
+        name: [Item(f"{name}1", f"{name} one", f"https://x.example/{name}1", f"{TOPICS[n]}.", NOW)]
+        for n, name in enumerate("abc")
+    }
+    feed = {"rss": "application/rss+xml"}
+
+    def a(_: Received) -> Response:
+        return Response(rss("a", items["a"]), 200, {"content-type": feed["rss"]})
+
+    def b(request: Received) -> Response:
+        if request.headers.get("if-none-match") == '"b1"':
+            return Response(b"", 304, {"etag": '"b1"'})
+        return Response(rss("b", items["b"]), 200, {"content-type": feed["rss"], "etag": '"b1"'})
+
+    def c(_: Received) -> Response:
+        if slow["on"]:
+            release.wait(30)
+        return Response(rss("c", items["c"]), 200, {"content-type": feed["rss"]})
+
+    feed_server.routes.update({"/a": a, "/b": b, "/c": c})
+    (tmp_path / "w").mkdir()
+    urls = ", ".join(feed_server.url(f"/{name}") for name in "abc")
+    (tmp_path / "w" / "x.yaml").write_text(
+        f"name: x\nquery: harbour\nschedule: '0 8 * * *'\nfeeds: [{urls}]\n"
+    )
+    clock = {"now": NOW}
+    settings = load_settings(database_url=database_url, watchlists_dir=tmp_path / "w",
+                             allow_hosts=["127.0.0.1"], parse_workers=0)  # fmt: skip
+    worker = build_worker(settings, clock=lambda: clock["now"], env={})
+    try:
+        upgrade(worker.engine)
+        worker.registry.refresh()
+        assert pipeline.poll_feeds(worker).stories_new == 3
+        items["a"].append(Item("a2", "a two", "https://x.example/a2", f"{TOPICS[5]}.", NOW))
+        slow["on"] = True
+        clock["now"] += timedelta(days=1)
+        reports: list[PollReport] = []
+        polling = threading.Thread(target=lambda: reports.append(pipeline.poll_feeds(worker)))
+        polling.start()
+        deadline = time.monotonic() + 20
+        while sum(stories_by_feed(worker).values()) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        seen_while_slow = sum(stories_by_feed(worker).values())
+        release.set()
+        polling.join(30)
+        assert seen_while_slow == 4
+        assert (reports[0].stories_new, reports[0].not_modified) == (1, 2)  # b: 304, c: same body
     finally:
         release.set()
         worker.close()

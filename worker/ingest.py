@@ -319,7 +319,7 @@ def _insert_sqlite(
         )
     )
     ids: dict[str, int] = {row[0]: row[1] for row in found}
-    if len(ids) != len(rows):
+    if ids.keys() != {row["guid"] for row in rows}:
         raise StoreError("the new stories did not get consecutive ids")
     return ids
 

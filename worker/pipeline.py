@@ -103,11 +103,15 @@ def poll_feeds(worker: Worker) -> PollReport:
                 report.feeds += 1
                 if _is_quiet(result, parsed):
                     quiet.append((state, result))
-                    continue
-                group.store(Changed(state, result, parsed, prepared))
+                else:
+                    group.store(Changed(state, result, parsed, prepared))
                 if group.full() or not arrivals.ready():
-                    group.commit()
+                    group.commit()  # never wait for the network with a transaction open
             group.commit()
+    except Exception:  # fetching broke off: keep what was stored, give back the rest
+        group.commit()
+        _release(worker, [state.id for state in due if state.id not in group.finished])
+        raise
     except BaseException:
         group.abandon()
         _release(worker, [state.id for state in due if state.id not in group.finished])
@@ -272,6 +276,9 @@ class StoreGroup:
             for item, _ in held:
                 self._store_alone(item)
             return
+        except BaseException:  # interrupted: roll back, and the caller releases the feeds
+            session.close()
+            raise
         session.close()
         for _, outcome in held:
             self._report_outcome(outcome)
@@ -290,6 +297,7 @@ class StoreGroup:
             with self._worker.sessions.begin() as session:
                 outcome = store_feed(self._worker, session, item)
         except Exception as exc:  # one feed must never stop the others
+            metrics.feed_polled(item.result.status)
             log.exception("feed poll failed", extra={"feed": state.url})
             self._report.failed += 1
             self._report.errors.append(f"{state.url}: {type(exc).__name__}")

@@ -12,7 +12,7 @@ import json
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, any_, bindparam, func, select
+from sqlalchemy import ColumnElement, String, Text, any_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import QueryableAttribute, Session
 
@@ -22,7 +22,9 @@ def one_of(
 ) -> ColumnElement[bool]:
     """`column IN values`, with `values` bound as a single parameter."""
     if session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+        # text[], not varchar(n)[]: a cast to varchar(n) would cut longer values silently
+        element = Text() if isinstance(column.type, String) else column.type
+        return column == any_(bindparam(None, list(values), type_=ARRAY(element)))
     listed = func.json_each(bindparam(None, json.dumps(list(values)), type_=String())).table_valued(
         "value"
     )

@@ -18,6 +18,7 @@ from sqlalchemy import BindParameter, Table, Text, bindparam, func, or_, select,
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from worker.errors import StoreError
 from worker.store.arrays import one_of
 from worker.store.tables import Feed
 from worker.store.types import UTCDateTime
@@ -71,7 +72,9 @@ def claim_due_feeds(
     """Lease to `owner` until `now + ttl` the feeds among `urls` that are due and unleased.
 
     Two statements whatever the number of feeds: the due rows are read (and locked, on
-    PostgreSQL), then leased by one UPDATE.
+    PostgreSQL), then leased by one UPDATE. On SQLite the read runs before the write
+    transaction begins, so the UPDATE checks the lease again and only the feeds it leased
+    are returned.
     """
     table = _FEEDS
     rows = session.connection().execute(
@@ -95,13 +98,17 @@ def claim_due_feeds(
         )
         for row in rows
     ]
-    if due:
-        session.connection().execute(
-            update(table)
-            .where(one_of(session, Feed.id, [state.id for state in due]))
-            .values(lease_owner=owner, lease_until=now + ttl)
-        )
-    return due
+    if not due:
+        return due
+    leased = session.connection().execute(  # the lease is checked again: see the docstring
+        update(table)
+        .where(one_of(session, Feed.id, [state.id for state in due]))
+        .where(or_(table.c.lease_until.is_(None), table.c.lease_until <= now))
+        .values(lease_owner=owner, lease_until=now + ttl)
+        .returning(table.c.id)
+    )
+    ids = set(leased.scalars())
+    return [state for state in due if state.id in ids]
 
 
 _STATE_COLUMNS = (
@@ -160,7 +167,7 @@ def record_success(
     permanent redirect) is taken unless another feed already has that URL.
     """
     table = _FEEDS
-    session.connection().execute(
+    updated = session.connection().execute(
         update(table)
         .where(table.c.id == feed_id)
         .values(
@@ -180,6 +187,8 @@ def record_success(
             lease_until=None,
         )
     )
+    if updated.rowcount != 1:
+        raise StoreError(f"feed {feed_id} is no longer in the database")
     if new_url:
         taken = session.scalar(select(Feed.id).where(Feed.url == new_url))
         if taken is None:
