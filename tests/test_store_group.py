@@ -90,6 +90,23 @@ def stories_by_feed(worker: Worker) -> dict[int, int]:
         return dict(rows.all())
 
 
+def poll_while_slow(
+    worker: Worker, release: threading.Event, wanted: int
+) -> tuple[int, PollReport]:
+    """Poll in a thread; once `wanted` stories can be read (or after 20 s), let the slow
+    feed answer. Return how many stories were readable by then, and the poll's report."""
+    reports: list[PollReport] = []
+    polling = threading.Thread(target=lambda: reports.append(pipeline.poll_feeds(worker)))
+    polling.start()
+    deadline = time.monotonic() + 20
+    while sum(stories_by_feed(worker).values()) < wanted and time.monotonic() < deadline:
+        time.sleep(0.05)
+    seen = sum(stories_by_feed(worker).values())
+    release.set()
+    polling.join(30)
+    return seen, reports[0]
+
+
 def test_a_feed_that_breaks_storing_costs_only_itself(worker: Worker) -> None:
     """The feed row of `b` is deleted under the poll: `a` and `c`, stored in the same
     transaction, are stored again on their own and kept; `b` is reported as failed."""
@@ -153,17 +170,9 @@ def test_stories_are_committed_while_a_later_feed_is_still_downloading(
     try:
         upgrade(worker.engine)
         worker.registry.refresh()
-        reports: list[PollReport] = []
-        polling = threading.Thread(target=lambda: reports.append(pipeline.poll_feeds(worker)))
-        polling.start()
-        deadline = time.monotonic() + 20
-        while sum(stories_by_feed(worker).values()) < 1 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        seen_while_slow = sum(stories_by_feed(worker).values())
-        release.set()
-        polling.join(30)
+        seen_while_slow, report = poll_while_slow(worker, release, 1)
         assert seen_while_slow == 1
-        assert reports[0].stories_new == 2
+        assert report.stories_new == 2
     finally:
         release.set()
         worker.close()
@@ -212,17 +221,9 @@ def test_an_unchanged_feed_between_does_not_keep_the_transaction_open(
         items["a"].append(Item("a2", "a two", "https://x.example/a2", f"{TOPICS[5]}.", NOW))
         slow["on"] = True
         clock["now"] += timedelta(days=1)
-        reports: list[PollReport] = []
-        polling = threading.Thread(target=lambda: reports.append(pipeline.poll_feeds(worker)))
-        polling.start()
-        deadline = time.monotonic() + 20
-        while sum(stories_by_feed(worker).values()) < 4 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        seen_while_slow = sum(stories_by_feed(worker).values())
-        release.set()
-        polling.join(30)
+        seen_while_slow, report = poll_while_slow(worker, release, 4)
         assert seen_while_slow == 4
-        assert (reports[0].stories_new, reports[0].not_modified) == (1, 2)  # b: 304, c: same body
+        assert (report.stories_new, report.not_modified) == (1, 2)  # b: 304, c: same body
     finally:
         release.set()
         worker.close()

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import BindParameter, Table, Text, bindparam, func, or_, select, update
+from sqlalchemy import BindParameter, Row, Table, Text, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -85,19 +85,7 @@ def claim_due_feeds(
         .order_by(table.c.id)
         .with_for_update(skip_locked=True)
     )
-    due = [
-        FeedState(
-            id=row.id,
-            url=row.url,
-            etag=row.etag,
-            last_modified=row.last_modified,
-            body_hash=row.body_hash,
-            first_poll=row.last_success_at is None,
-            consecutive_failures=row.consecutive_failures,
-            last_success_at=row.last_success_at,
-        )
-        for row in rows
-    ]
+    due = [to_state(row) for row in rows]
     if not due:
         return due
     leased = session.connection().execute(  # the lease is checked again: see the docstring
@@ -134,8 +122,8 @@ def release_feeds(session: Session, feed_ids: Iterable[int], owner: str) -> None
         )
 
 
-def to_state(feed: Feed) -> FeedState:
-    """The plain value of a feed row."""
+def to_state(feed: Feed | Row[Any]) -> FeedState:
+    """The plain value of a feed row (a model, or a row with the state's columns)."""
     return FeedState(
         id=feed.id,
         url=feed.url,
