@@ -144,6 +144,7 @@ def main() -> None:
     from worker import pipeline
     from worker.app import build_worker
     from worker.config import load_settings
+    from worker.procs import settle_heap
     from worker.store.db import upgrade
 
     server = subprocess.Popen(
@@ -178,6 +179,7 @@ def main() -> None:
             upgrade(worker.engine)
             worker.registry.refresh()
             worker.warm_parsers()
+            settle_heap()  # as `wirewatch run` does once it is set up
             figures = []
             for number in (1, 2, 3):
                 if number == 2:

@@ -110,6 +110,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from worker import pipeline
     from worker.app import build_worker
     from worker.log import redact_watchlists
+    from worker.procs import settle_heap
     from worker.schedule import Service
     from worker.store.db import upgrade
 
@@ -119,6 +120,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         _import_seeds(worker)
         worker.registry.refresh()  # logs each invalid file once, with file and field
         redact_watchlists(worker.registry.watchlists)
+        settle_heap()
         if args.once:
             report = pipeline.run_once(worker)
             print(
