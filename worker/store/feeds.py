@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import BindParameter, Row, Table, Text, bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, Row, Table, Text, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -22,6 +22,8 @@ from worker.errors import StoreError
 from worker.store.arrays import one_of
 from worker.store.tables import Feed
 from worker.store.types import UTCDateTime
+
+_FEEDS = cast(Table, Feed.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,26 +156,18 @@ def record_success(
     Values given as None (or an empty title) keep what the row has. A `new_url` (a
     permanent redirect) is taken unless another feed already has that URL.
     """
-    table = _FEEDS
     updated = session.connection().execute(
-        update(table)
-        .where(table.c.id == feed_id)
-        .values(
-            first_polled_at=func.coalesce(table.c.first_polled_at, _moment(now)),
-            last_polled_at=now,
-            last_success_at=now,
-            last_status=status,
-            title=func.coalesce(_text(title or None), table.c.title),
-            etag=func.coalesce(_text(etag), table.c.etag),
-            last_modified=func.coalesce(_text(last_modified), table.c.last_modified),
-            body_hash=func.coalesce(_text(body_hash), table.c.body_hash),
-            consecutive_failures=0,
-            failing_since=None,
-            failure_reported=False,
-            next_poll_at=next_poll_at,
-            lease_owner=None,
-            lease_until=None,
-        )
+        _SUCCESS,
+        {
+            "feed_id": feed_id,
+            "now": now,
+            "status": status,
+            "title": title or None,
+            "etag": etag,
+            "last_modified": last_modified,
+            "body_hash": body_hash,
+            "next_poll_at": next_poll_at,
+        },
     )
     if updated.rowcount != 1:
         raise StoreError(f"feed {feed_id} is no longer in the database")
@@ -181,19 +175,8 @@ def record_success(
         taken = session.scalar(select(Feed.id).where(Feed.url == new_url))
         if taken is None:
             session.connection().execute(
-                update(table).where(table.c.id == feed_id).values(url=new_url)
+                update(_FEEDS).where(_FEEDS.c.id == feed_id).values(url=new_url)
             )
-
-
-_FEEDS = cast(Table, Feed.__table__)
-
-
-def _moment(value: datetime) -> BindParameter[datetime]:
-    return bindparam(None, value, type_=UTCDateTime())
-
-
-def _text(value: str | None) -> BindParameter[str | None]:
-    return bindparam(None, value, type_=Text())
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,37 +192,51 @@ class Unchanged:
 
 def record_unchanged(session: Session, feeds: Sequence[Unchanged], now: datetime) -> None:
     """Record many unchanged polls in one statement (and give back their leases)."""
-    table = cast(Table, Feed.__table__)
-    moment = bindparam("now", type_=UTCDateTime())
     session.connection().execute(
-        update(table)
-        .where(table.c.id == bindparam("feed_id"))
-        .values(
-            first_polled_at=func.coalesce(table.c.first_polled_at, moment),
-            last_polled_at=moment,
-            last_success_at=moment,
-            last_status=bindparam("status"),
-            etag=func.coalesce(bindparam("etag"), table.c.etag),
-            last_modified=func.coalesce(bindparam("last_modified"), table.c.last_modified),
-            consecutive_failures=0,
-            failing_since=None,
-            failure_reported=False,
-            next_poll_at=bindparam("next_poll_at", type_=UTCDateTime()),
-            lease_owner=None,
-            lease_until=None,
-        ),
+        _SUCCESS,
         [
             {
                 "feed_id": feed.feed_id,
                 "now": now,
                 "status": feed.status,
+                "title": None,
                 "etag": feed.etag,
                 "last_modified": feed.last_modified,
+                "body_hash": None,
                 "next_poll_at": feed.next_poll_at,
             }
             for feed in feeds
         ],
     )
+
+
+def _kept_unless_given(column: str) -> ColumnElement[Any]:
+    """The bound value of `column`, or the row's own when None is given."""
+    return func.coalesce(bindparam(column, type_=Text()), _FEEDS.c[column])
+
+
+_NOW = bindparam("now", type_=UTCDateTime())
+_SUCCESS = (
+    update(_FEEDS)
+    .where(_FEEDS.c.id == bindparam("feed_id"))
+    .values(
+        first_polled_at=func.coalesce(_FEEDS.c.first_polled_at, _NOW),
+        last_polled_at=_NOW,
+        last_success_at=_NOW,
+        last_status=bindparam("status"),
+        title=_kept_unless_given("title"),
+        etag=_kept_unless_given("etag"),
+        last_modified=_kept_unless_given("last_modified"),
+        body_hash=_kept_unless_given("body_hash"),
+        consecutive_failures=0,
+        failing_since=None,
+        failure_reported=False,
+        next_poll_at=bindparam("next_poll_at", type_=UTCDateTime()),
+        lease_owner=None,
+        lease_until=None,
+    )
+)
+"""A successful poll, for one feed (`record_success`) or many at once (`record_unchanged`)."""
 
 
 def record_failure(
