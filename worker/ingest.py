@@ -119,11 +119,16 @@ class Prepared:
 
 
 def prepare(
-    entry: Entry, fingerprint_: Callable[[str, str], Fingerprint] = fingerprint
+    entry: Entry,
+    fingerprint_: Callable[[str, str], Fingerprint] = fingerprint,
+    key: str | None = None,
 ) -> Prepared:
-    """Compute what de-duplication compares for one entry (no store needed)."""
+    """Compute what de-duplication compares for one entry (no store needed).
+
+    `key` is the entry's `story_key`, when the caller has it already.
+    """
     return Prepared(
-        story_key(entry),
+        key if key is not None else story_key(entry),
         entry,
         canonical_url(entry.url) if entry.url else None,
         fingerprint_(entry.title, entry.summary),
@@ -167,24 +172,16 @@ def ingest_entries(
     if prepared is None:
         keyed = {story_key(entry): entry for entry in entries}
         known = story_repo.known_guids(session, feed_id, keyed)
-        batch = [
-            _Pending(
-                key,
-                entry,
-                canonical_url(entry.url) if entry.url else None,
-                near.fingerprint(entry.title, entry.summary),
-            )
+        unseen = [
+            prepare(entry, near.fingerprint, key)
             for key, entry in keyed.items()
             if key not in known
         ]
     else:
         ready = {p.key: p for p in prepared}  # like `keyed`: the last entry of a key wins
         known = story_repo.known_guids(session, feed_id, ready)
-        batch = [
-            _Pending(p.key, p.entry, p.canonical, p.print_)
-            for key, p in ready.items()
-            if key not in known
-        ]
+        unseen = [p for key, p in ready.items() if key not in known]
+    batch = [_Pending(p.key, p.entry, p.canonical, p.print_) for p in unseen]
     if not batch:
         return [], 0
     _judge(session, batch, now, near)
