@@ -25,7 +25,6 @@ The functions that take a `Connection` run inside the caller's transaction; the
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -36,6 +35,7 @@ from sqlalchemy import (
     Engine,
     String,
     Table,
+    TextClause,
     bindparam,
     delete,
     insert,
@@ -57,6 +57,7 @@ from worker.dedup.decide import (
 from worker.dedup.fingerprint import Fingerprint
 from worker.dedup.memory_index import MAX_POSTINGS
 from worker.errors import StoreError
+from worker.store.arrays import in_list, list_value
 from worker.store.tables import SeedDocument, Shingle, Story
 from worker.store.types import UTCDateTime
 
@@ -103,7 +104,7 @@ def remove_shingles(conn: Connection, ref: DocRef) -> None:
 
 _LOOKUP = """
 WITH rare AS (
-    SELECT hash FROM shingles WHERE {hashes}
+    SELECT hash FROM shingles WHERE hash {in_hashes}
     GROUP BY hash HAVING count(*) <= :max_postings
 ), shared AS (
     SELECT doc_kind, doc_id, count(*) AS n FROM shingles
@@ -121,14 +122,26 @@ LEFT JOIN stories
 """
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SINCE = bindparam("since", type_=UTCDateTime())
-# SQLite: the hashes travel as one JSON array; PostgreSQL: as one BIGINT[] array. Either
-# way the statement text never changes, so it is prepared and cached once.
-_SQLITE_LOOKUP = text(
-    _LOOKUP.format(hashes="hash IN (SELECT value FROM json_each(:hashes))")
-).bindparams(_SINCE)
-_PG_LOOKUP = text(_LOOKUP.format(hashes="hash = ANY(:hashes)")).bindparams(
-    _SINCE, bindparam("hashes", type_=ARRAY(BigInteger()))
-)
+
+
+def _by_dialect(sql: str) -> dict[str, TextClause]:
+    """`sql` for SQLite and PostgreSQL, its `:hashes` bound as one list (`store.arrays`).
+
+    Whatever the number of hashes, the statement text is the same, so it is prepared once.
+    """
+    return {
+        "sqlite": text(sql.format(in_hashes=in_list("sqlite", "hashes"))).bindparams(_SINCE),
+        "postgresql": text(sql.format(in_hashes=in_list("postgresql", "hashes"))).bindparams(
+            _SINCE, bindparam("hashes", type_=ARRAY(BigInteger()))
+        ),
+    }
+
+
+def _statement(conn: Connection, statements: dict[str, TextClause]) -> TextClause:
+    return statements["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
+
+
+_LOOKUPS = _by_dialect(_LOOKUP)
 
 
 def _ref(kind: str, doc_id: int) -> DocRef:
@@ -156,10 +169,7 @@ def find_overlaps(
         "min_shared": max(min_shared, 1),
         "since": since or _EPOCH,
     }
-    if conn.dialect.name == "postgresql":
-        statement, params["hashes"] = _PG_LOOKUP, hashes
-    else:
-        statement, params["hashes"] = _SQLITE_LOOKUP, json.dumps(hashes)
+    statement, params["hashes"] = _statement(conn, _LOOKUPS), list_value(conn.dialect.name, hashes)
     found = [
         Candidate(
             ref=DocRef("seed" if kind == "seed" else "story", int(doc_id)), shared=n, size=size
@@ -174,7 +184,7 @@ def find_overlaps(
 _POSTINGS = """
 WITH hits AS (
     SELECT hash, doc_kind, doc_id, count(*) OVER (PARTITION BY hash) AS postings
-    FROM shingles WHERE {hashes}
+    FROM shingles WHERE hash {in_hashes}
 )
 SELECT hash, doc_kind, doc_id,
        CASE WHEN doc_kind = 'seed'
@@ -192,12 +202,7 @@ read once through the primary key, and each document's size is a primary-key loo
 A join here let PostgreSQL, on a fresh database that had not been analysed yet, scan the
 whole shingle table for every feed (75 ms per feed at 15,000 stories, and growing).
 """
-_SQLITE_POSTINGS = text(
-    _POSTINGS.format(hashes="hash IN (SELECT value FROM json_each(:hashes))")
-).bindparams(_SINCE)
-_PG_POSTINGS = text(_POSTINGS.format(hashes="hash = ANY(:hashes)")).bindparams(
-    _SINCE, bindparam("hashes", type_=ARRAY(BigInteger()))
-)
+_POSTINGS_BY_DIALECT = _by_dialect(_POSTINGS)
 
 
 def find_overlaps_many(
@@ -217,10 +222,8 @@ def find_overlaps_many(
     if not hashes:
         return [[] for _ in sets]
     params: dict[str, Any] = {"max_postings": max_postings, "since": since or _EPOCH}
-    if conn.dialect.name == "postgresql":
-        statement, params["hashes"] = _PG_POSTINGS, hashes
-    else:
-        statement, params["hashes"] = _SQLITE_POSTINGS, json.dumps(hashes)
+    statement = _statement(conn, _POSTINGS_BY_DIALECT)
+    params["hashes"] = list_value(conn.dialect.name, hashes)
     postings: dict[int, list[tuple[DocRef, int]]] = {}
     for hash_, kind, doc_id, size in conn.execute(statement, params).all():
         if size is not None:

@@ -9,7 +9,7 @@ and the statement is compiled and prepared once.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, Text, any_, bindparam, func, select
@@ -21,11 +21,22 @@ def one_of(
     session: Session, column: QueryableAttribute[Any], values: Collection[Any]
 ) -> ColumnElement[bool]:
     """`column IN values`, with `values` bound as a single parameter."""
-    if session.get_bind().dialect.name == "postgresql":
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
         # text[], not varchar(n)[]: a cast to varchar(n) would cut longer values silently
         element = Text() if isinstance(column.type, String) else column.type
-        return column == any_(bindparam(None, list(values), type_=ARRAY(element)))
-    listed = func.json_each(bindparam(None, json.dumps(list(values)), type_=String())).table_valued(
-        "value"
-    )
-    return column.in_(select(listed.c.value))
+        return column == any_(bindparam(None, list_value(dialect, values), type_=ARRAY(element)))
+    listed = func.json_each(bindparam(None, list_value(dialect, values), type_=String()))
+    return column.in_(select(listed.table_valued("value").c.value))
+
+
+def in_list(dialect: str, name: str) -> str:
+    """`IN` the list bound as `:name`, as SQL text to put after a column (for `text()`)."""
+    if dialect == "postgresql":
+        return f"= ANY(:{name})"
+    return f"IN (SELECT value FROM json_each(:{name}))"
+
+
+def list_value(dialect: str, values: Iterable[Any]) -> Any:
+    """The value to bind for a list used by `one_of` or `in_list`."""
+    return list(values) if dialect == "postgresql" else json.dumps(list(values))
