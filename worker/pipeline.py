@@ -249,8 +249,7 @@ class StoreGroup:
         except Exception:
             items = [changed for changed, _ in self._held] + [item]
             self.abandon()
-            for changed in items:
-                self._store_alone(changed)
+            self._store_alone(items)
             return
         self._held.append((item, outcome))
 
@@ -273,8 +272,7 @@ class StoreGroup:
             log.warning("could not commit a group of feeds; storing them one by one",
                         exc_info=True)  # fmt: skip
             session.close()
-            for item, _ in held:
-                self._store_alone(item)
+            self._store_alone([item for item, _ in held])
             return
         except BaseException:  # interrupted: roll back, and the caller releases the feeds
             session.close()
@@ -291,20 +289,22 @@ class StoreGroup:
                 session.rollback()
             session.close()
 
-    def _store_alone(self, item: Changed) -> None:
-        state = item.state
-        try:
-            with self._worker.sessions.begin() as session:
-                outcome = store_feed(self._worker, session, item)
-        except Exception as exc:  # one feed must never stop the others
-            metrics.feed_polled(item.result.status)
-            log.exception("feed poll failed", extra={"feed": state.url})
-            self._report.failed += 1
-            self._report.errors.append(f"{state.url}: {type(exc).__name__}")
-            _release(self._worker, [state.id])
-            self.finished.add(state.id)
-            return
-        self._report_outcome(outcome)
+    def _store_alone(self, items: Sequence[Changed]) -> None:
+        """Store each feed in a transaction of its own (after a group failed)."""
+        for item in items:
+            state = item.state
+            try:
+                with self._worker.sessions.begin() as session:
+                    outcome = store_feed(self._worker, session, item)
+            except Exception as exc:  # one feed must never stop the others
+                metrics.feed_polled(item.result.status)
+                log.exception("feed poll failed", extra={"feed": state.url})
+                self._report.failed += 1
+                self._report.errors.append(f"{state.url}: {type(exc).__name__}")
+                _release(self._worker, [state.id])
+                self.finished.add(state.id)
+                continue
+            self._report_outcome(outcome)
 
     def _report_outcome(self, outcome: Outcome) -> None:
         report, state, result = self._report, outcome.state, outcome.result
