@@ -31,6 +31,7 @@ from email.utils import format_datetime
 from pathlib import Path
 
 import feedserver
+from rates import feedparser_rate
 
 HOSTS = 100
 NEW_ENTRIES = 5
@@ -106,20 +107,6 @@ async def resolve_local(host: str, port: int) -> list[str]:
     return ["127.0.0.1"]
 
 
-def raw_parse_rate(body: bytes, seconds: float = 1.5) -> float:
-    """feedparser's own entries per second on one core, on a bench body (best of 3 runs)."""
-    import feedparser
-
-    feedparser.parse(body)  # the first call pays for feedparser's one-off set-up
-    best = 0.0
-    for _ in range(3):
-        count, started = 0, time.process_time()
-        while time.process_time() - started < seconds / 3:
-            count += len(feedparser.parse(body)["entries"])
-        best = max(best, count / (time.process_time() - started))
-    return best
-
-
 def children_cpu() -> float:
     """CPU seconds used by finished child processes (the parser pool)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -156,7 +143,7 @@ def main() -> None:
     assert server.stdout is not None
     port = int(server.stdout.readline())
     sample = feed_body(1, args.entries, 1, args.plain)
-    raw_rates = [raw_parse_rate(sample)]  # measured again right after cycle 1
+    raw_rates = [feedparser_rate(sample)]  # measured again right after cycle 1
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "watchlists"
         folder.mkdir()
@@ -199,7 +186,7 @@ def main() -> None:
                 storing[number] = time.thread_time() - thread0
                 figures.append((number, report, wall, cpu, children_cpu() - child0))
                 if number == 1:
-                    raw_rates.append(raw_parse_rate(sample))
+                    raw_rates.append(feedparser_rate(sample))
         finally:
             worker.close()
             server.terminate()
