@@ -12,6 +12,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from worker.dedup import DocRef
+from worker.dedup.sql_index import add_shingles
 from worker.store import outbox
 from worker.store.db import create_db_engine, session_factory, upgrade
 from worker.store.retention import RetentionPolicy, prune
@@ -51,7 +53,7 @@ def add_story(session: Session, guid: str, seen: datetime, match: str | None = N
     )  # fmt: skip
     session.add(story)
     session.flush()
-    session.add_all([Shingle(hash=h, doc_kind="story", doc_id=story.id) for h in (1, 2)])
+    add_shingles(session.connection(), DocRef("story", story.id), (1, 2))
     if match is not None:
         session.add(
             MatchRow(story_id=story.id, watchlist="w", matched=[], hits=[], status=match,
@@ -127,7 +129,7 @@ def test_seed_documents_are_never_pruned(sessions: sessionmaker[Session]) -> Non
                          shingle_count=1, imported_at=OLD - timedelta(days=900))
         )  # fmt: skip
         session.flush()
-        session.add(Shingle(hash=7, doc_kind="seed", doc_id=1))
+        add_shingles(session.connection(), DocRef("seed", 1), (7,))
     prune(sessions, NOW, RetentionPolicy(1, 1, 1))
     assert count(sessions, SeedDocument) == 1
     assert count(sessions, Shingle) == 1

@@ -9,9 +9,12 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
-from worker.store.db import create_db_engine, upgrade
+from alembic import command
+from worker.dedup import DocRef
+from worker.dedup.sql_index import remove_shingles, unpack_hashes
+from worker.store.db import alembic_config, create_db_engine, upgrade
 from worker.store.tables import Base
 
 
@@ -61,5 +64,72 @@ def test_replicas_migrating_at_once_all_succeed(database_url: str, tmp_path: Pat
         with engine.connect() as connection:
             context = MigrationContext.configure(connection, opts={"compare_type": True})
             assert compare_metadata(context, Base.metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_shingles_migration_keeps_the_index_and_lists_each_documents_rows(
+    database_url: str,
+) -> None:
+    """Upgrading a database indexed before 0003 packs every document's rows into its owner
+    (so it can be pruned by key) and keeps every row; downgrading brings the old table back.
+    """
+    engine = create_db_engine(database_url)
+    rows = {("story", 1): [5, -3, 2**62], ("story", 2): [5, 9], ("seed", 1): [-(2**63), 7]}
+    try:
+        upgrade(engine, "0002")
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO feeds (id, url, consecutive_failures, failure_reported, disabled)"
+                    " VALUES (1, 'https://f.example/rss', 0, false, false)"
+                )
+            )
+            for story in (1, 2):
+                connection.execute(
+                    text(
+                        "INSERT INTO stories (id, feed_id, guid, title, summary, published_at,"
+                        " first_seen_at, content_hash, shingle_count) VALUES (:id, 1, :guid,"
+                        " 't', '', '2020-01-01', '2020-01-01', :guid, :count)"
+                    ),
+                    {"id": story, "guid": f"g{story}", "count": len(rows[("story", story)])},
+                )
+            connection.execute(
+                text(
+                    "INSERT INTO seed_documents (id, path, title, text, content_hash, file_hash,"
+                    " shingle_count, imported_at) VALUES (1, 'a.txt', 'a', 'a', 'a', 'a', 2,"
+                    " '2020-01-01')"
+                )
+            )
+            connection.execute(
+                text("INSERT INTO shingles (hash, doc_kind, doc_id) VALUES (:h, :kind, :id)"),
+                [{"h": h, "kind": k, "id": i} for (k, i), hashes in rows.items() for h in hashes],
+            )
+        upgrade(engine)
+        assert "ix_shingles_doc" not in {i["name"] for i in inspect(engine).get_indexes("shingles")}
+        if engine.dialect.name == "sqlite":  # stored in its primary key: one B-tree
+            with engine.connect() as connection:
+                ddl = connection.execute(
+                    text("SELECT sql FROM sqlite_master WHERE name = 'shingles'")
+                ).scalar_one()
+            assert "WITHOUT ROWID" in ddl
+        with engine.begin() as connection:
+            for (kind, doc_id), hashes in rows.items():
+                table = "stories" if kind == "story" else "seed_documents"
+                packed = connection.execute(
+                    text(f"SELECT shingle_hashes FROM {table} WHERE id = :id"), {"id": doc_id}
+                ).scalar_one()
+                assert unpack_hashes(packed) == sorted(hashes)
+            remove_shingles(connection, DocRef("story", 1))
+            left = connection.execute(text("SELECT doc_kind, doc_id, hash FROM shingles")).all()
+        assert sorted(left) == sorted(
+            (k, i, h) for (k, i), hashes in rows.items() if (k, i) != ("story", 1) for h in hashes
+        )
+        command.downgrade(alembic_config(engine), "0002")
+        assert "ix_shingles_doc" in {i["name"] for i in inspect(engine).get_indexes("shingles")}
+        with engine.connect() as connection:
+            after = connection.execute(text("SELECT doc_kind, doc_id, hash FROM shingles")).all()
+        assert sorted(after) == sorted(left)
+        assert "shingle_hashes" not in {c["name"] for c in inspect(engine).get_columns("stories")}
     finally:
         engine.dispose()

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from tests.conftest import REPO
 from worker.app import build_worker
 from worker.config import load_settings
+from worker.dedup.sql_index import unpack_hashes
 from worker.seeds import iter_seed_files, parse_seed
 from worker.store.db import upgrade
 from worker.store.seed_docs import import_seeds
@@ -49,7 +50,9 @@ def test_import_is_idempotent_and_picks_up_changes(database_url: str, tmp_path: 
         assert (first.added, second.added, second.unchanged) == (5, 0, 5)
 
         edited = seeds / "001_39e82dbfb20658a7.txt"
-        edited.write_text(edited.read_text(encoding="utf-8") + "\nA late correction.\n")
+        original = edited.read_text(encoding="utf-8")
+        assert original.count(" the ") > 3
+        edited.write_text(original.replace(" the ", " a ") + "\nA late correction.\n")
         with worker.sessions.begin() as session:
             third = import_seeds(
                 session, iter_seed_files(seeds), worker.near, NOW + timedelta(hours=1)
@@ -58,5 +61,16 @@ def test_import_is_idempotent_and_picks_up_changes(database_url: str, tmp_path: 
         with worker.sessions() as session:
             assert session.scalar(select(func.count()).select_from(SeedDocument)) == 5
             assert session.scalar(select(func.count()).select_from(Shingle)) > 500
+            row = session.scalars(
+                select(SeedDocument).where(SeedDocument.path.endswith(edited.name))
+            ).one()
+            indexed = set(
+                session.scalars(
+                    select(Shingle.hash).where(Shingle.doc_kind == "seed", Shingle.doc_id == row.id)
+                )
+            )
+        print_ = worker.near.fingerprint(row.title, row.text)
+        assert indexed == set(print_.shingles) == set(unpack_hashes(row.shingle_hashes))
+        assert row.shingle_count == len(indexed)  # the edit's rows replaced the old ones
     finally:
         worker.close()

@@ -1,8 +1,10 @@
 """The shingle index in SQL (SQLite and PostgreSQL), over SQLAlchemy Core.
 
 One row per (shingle hash, document) in the ``shingles`` table, whose primary key
-``(hash, doc_kind, doc_id)`` doubles as the lookup index; the size of each document's
-set is its row's ``shingle_count`` (``seed_documents`` or ``stories``). Signatures live
+``(hash, doc_kind, doc_id)`` is its only index (on SQLite the table is stored in it,
+``WITHOUT ROWID``); the size of each document's set is its owner row's ``shingle_count``
+(``seed_documents`` or ``stories``), and the set itself its ``shingle_hashes``
+(`pack_hashes`), through which a document's rows are deleted by key. Signatures live
 in the database, so a restart recomputes nothing, and a lookup reads only the postings
 of the new document's shingles (no scan of the corpus):
 
@@ -25,6 +27,7 @@ The functions that take a `Connection` run inside the caller's transaction; the
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -33,12 +36,14 @@ from sqlalchemy import (
     BigInteger,
     Connection,
     Engine,
+    LargeBinary,
     String,
     Table,
     TextClause,
     bindparam,
     delete,
     insert,
+    select,
     text,
     update,
 )
@@ -68,7 +73,9 @@ __all__ = [
     "find_overlaps",
     "find_overlaps_many",
     "insert_new_shingles",
+    "pack_hashes",
     "remove_shingles",
+    "unpack_hashes",
 ]
 
 _SHINGLES = cast(Table, Shingle.__table__)
@@ -77,29 +84,64 @@ _STORIES = cast(Table, Story.__table__)
 _OWNERS = {"seed": _SEEDS, "story": _STORIES}
 
 
+def pack_hashes(hashes: Iterable[int]) -> bytes | None:
+    """A document's shingle hashes as its owner row keeps them: sorted, big-endian int64.
+
+    None for an empty set, so that only documents with index rows carry a value.
+    """
+    ordered = sorted(set(hashes))
+    return struct.pack(f">{len(ordered)}q", *ordered) if ordered else None
+
+
+def unpack_hashes(packed: bytes | None) -> list[int]:
+    """The hashes `pack_hashes` packed."""
+    return list(struct.unpack(f">{len(packed) // 8}q", packed)) if packed else []
+
+
 def add_shingles(conn: Connection, ref: DocRef, shingles: Iterable[int]) -> None:
     """Store the shingle set of `ref`, replacing any earlier one, and set its `shingle_count`.
 
     Call it after inserting the seed or story row, in the same transaction.
     """
     signature = sorted(set(shingles))
-    conn.execute(
-        delete(_SHINGLES).where(_SHINGLES.c.doc_kind == ref.kind, _SHINGLES.c.doc_id == ref.id)
-    )
+    remove_shingles(conn, ref)
     if signature:
         conn.execute(
             insert(_SHINGLES),
             [{"hash": h, "doc_kind": ref.kind, "doc_id": ref.id} for h in signature],
         )
     owner = _OWNERS[ref.kind]
-    conn.execute(update(owner).where(owner.c.id == ref.id).values(shingle_count=len(signature)))
+    conn.execute(
+        update(owner)
+        .where(owner.c.id == ref.id)
+        .values(shingle_count=len(signature), shingle_hashes=pack_hashes(signature))
+    )
+
+
+_DELETE_ROW = (
+    delete(_SHINGLES)
+    .where(
+        _SHINGLES.c.hash == bindparam("hash"),
+        _SHINGLES.c.doc_kind == bindparam("kind"),
+        _SHINGLES.c.doc_id == bindparam("doc_id"),
+    )
+    .execution_options(synchronize_session=False)
+)
 
 
 def remove_shingles(conn: Connection, ref: DocRef) -> None:
-    """Forget the shingles of `ref` (a pruned story)."""
-    conn.execute(
-        delete(_SHINGLES).where(_SHINGLES.c.doc_kind == ref.kind, _SHINGLES.c.doc_id == ref.id)
-    )
+    """Forget the shingles of `ref` (a pruned story, a changed seed), by key.
+
+    The rows to delete are the ones its owner row lists in `shingle_hashes`.
+    """
+    owner = _OWNERS[ref.kind]
+    packed = conn.execute(
+        select(owner.c.shingle_hashes).where(owner.c.id == ref.id)
+    ).scalar_one_or_none()
+    hashes = unpack_hashes(packed)
+    if hashes:
+        conn.execute(_DELETE_ROW, [{"hash": h, "kind": ref.kind, "doc_id": ref.id} for h in hashes])
+        conn.execute(update(owner).where(owner.c.id == ref.id).values(shingle_hashes=None))
 
 
 _LOOKUP = """
@@ -246,26 +288,51 @@ def find_overlaps_many(
 
 
 def insert_new_shingles(conn: Connection, docs: Sequence[tuple[DocRef, Iterable[int]]]) -> None:
-    """Index documents that have no shingles yet, in one statement.
+    """Index documents that have no shingles yet, in two statements (rows, then owners).
 
     The rows go straight to the driver's `executemany` (tens of rows per story make
     SQLAlchemy's per-row parameter handling the largest cost of storing a story), in the
     order of the primary key, so that consecutive rows land on the same index pages.
+    Each owner row gets its `shingle_hashes`; its `shingle_count` is the caller's to set.
     """
-    rows = sorted((h, ref.kind, ref.id) for ref, shingles in docs for h in set(shingles))
+    signatures = [(ref, sorted(set(shingles))) for ref, shingles in docs]
+    rows = sorted((h, ref.kind, ref.id) for ref, signature in signatures for h in signature)
     if not rows:
         return
+    packed = _packed_by_kind(signatures)
     if conn.dialect.name == "postgresql":
         # psycopg's executemany still sends one INSERT per row (pipelined): three arrays
         # unnested by one INSERT are several times faster.
         hashes, kinds, ids = (list(column) for column in zip(*rows, strict=True))
         conn.execute(_PG_UNNEST_SHINGLES, {"hashes": hashes, "kinds": kinds, "ids": ids})
+        for kind, owners in packed.items():
+            conn.execute(
+                _PG_UNNEST_OWNERS[kind],
+                {"ids": [i for i, _ in owners], "packed": [v for _, v in owners]},
+            )
         return
     marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     conn.exec_driver_sql(
         f"INSERT INTO shingles (hash, doc_kind, doc_id) VALUES ({marker}, {marker}, {marker})",
         rows,
     )
+    for kind, owners in packed.items():
+        conn.exec_driver_sql(
+            f"UPDATE {_OWNERS[kind].name} SET shingle_hashes = {marker} WHERE id = {marker}",
+            [(value, doc_id) for doc_id, value in owners],
+        )
+
+
+def _packed_by_kind(
+    signatures: Sequence[tuple[DocRef, list[int]]],
+) -> dict[str, list[tuple[int, bytes]]]:
+    """(owner id, `pack_hashes`) of each non-empty signature, by document kind."""
+    packed: dict[str, list[tuple[int, bytes]]] = {}
+    for ref, signature in signatures:
+        value = pack_hashes(signature)
+        if value is not None:
+            packed.setdefault(ref.kind, []).append((ref.id, value))
+    return packed
 
 
 _PG_UNNEST_SHINGLES = text(
@@ -275,6 +342,17 @@ _PG_UNNEST_SHINGLES = text(
     bindparam("kinds", type_=ARRAY(String())),
     bindparam("ids", type_=ARRAY(BigInteger())),
 )
+_PG_UNNEST_OWNERS = {
+    kind: text(
+        f"UPDATE {owner.name} SET shingle_hashes = packed.hashes "
+        "FROM unnest(:ids, :packed) AS packed(id, hashes) "
+        f"WHERE {owner.name}.id = packed.id"
+    ).bindparams(
+        bindparam("ids", type_=ARRAY(BigInteger())),
+        bindparam("packed", type_=ARRAY(LargeBinary())),
+    )
+    for kind, owner in _OWNERS.items()
+}
 
 
 def check_near_in(

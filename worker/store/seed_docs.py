@@ -6,12 +6,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from worker.ingest import NearDuplicates
 from worker.seeds import SeedFile
-from worker.store.tables import SeedDocument, Shingle
+from worker.store.tables import SeedDocument
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,10 +38,7 @@ def import_seeds(
             session.add(row)
             added += 1
         else:
-            session.execute(
-                delete(Shingle).where(Shingle.doc_kind == "seed", Shingle.doc_id == row.id)
-            )
-            updated += 1
+            updated += 1  # `near.index` replaces its shingles
         row.title = seed.title
         row.text = seed.text
         row.source_url = seed.source_url

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -87,6 +88,8 @@ class Story(Base):
     first_seen_at: Mapped[datetime] = mapped_column(index=True)
     content_hash: Mapped[str] = mapped_column(String(64), index=True)
     shingle_count: Mapped[int] = mapped_column(Integer, default=0)
+    shingle_hashes: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """The document's rows in `shingles`, packed (`dedup.sql_index.pack_hashes`)."""
     dup_kind: Mapped[str | None] = mapped_column(String(16))
     dup_layer: Mapped[str | None] = mapped_column(String(16))
     dup_of_kind: Mapped[str | None] = mapped_column(String(8))
@@ -110,14 +113,19 @@ class SeedDocument(Base):
     content_hash: Mapped[str] = mapped_column(String(64), index=True)
     file_hash: Mapped[str] = mapped_column(String(64))
     shingle_count: Mapped[int] = mapped_column(Integer, default=0)
+    shingle_hashes: Mapped[bytes | None] = mapped_column(LargeBinary)
     imported_at: Mapped[datetime]
 
 
 class Shingle(Base):
-    """One shingle hash of one document (a seed or a story): the near-duplicate index."""
+    """One shingle hash of one document (a seed or a story): the near-duplicate index.
+
+    The primary key, led by the hash, is the only index: on SQLite the table is stored in
+    it (``WITHOUT ROWID``). A document's rows are found from its owner's `shingle_hashes`.
+    """
 
     __tablename__ = "shingles"
-    __table_args__ = (Index("ix_shingles_doc", "doc_kind", "doc_id"),)
+    __table_args__ = {"sqlite_with_rowid": False}  # noqa: RUF012 (read by SQLAlchemy)
 
     hash: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     doc_kind: Mapped[str] = mapped_column(String(8), primary_key=True)
