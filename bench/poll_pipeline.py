@@ -20,6 +20,7 @@ stories stored at 70% or more of the raw parse rate.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import resource
 import subprocess
@@ -107,10 +108,20 @@ async def resolve_local(host: str, port: int) -> list[str]:
     return ["127.0.0.1"]
 
 
-def children_cpu() -> float:
-    """CPU seconds used by finished child processes (the parser pool)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+def children_cpu(server: int) -> float:
+    """CPU seconds used so far by this process's children but `server` (the parser pool).
+
+    Read from ``/proc`` (Linux), since the pool's processes live on between cycles.
+    """
+    me, total = str(os.getpid()), 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended meanwhile
+        if fields[1] == me and stat.parent.name != str(server):
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def main() -> None:
@@ -178,13 +189,14 @@ def main() -> None:
                     ).close()
                 if number > 1:
                     clock["now"] += timedelta(days=1)
-                wall0, cpu0, child0 = time.perf_counter(), time.process_time(), children_cpu()
+                child0 = children_cpu(server.pid)
+                wall0, cpu0 = time.perf_counter(), time.process_time()
                 thread0 = time.thread_time()  # poll_feeds stores on the calling thread
                 report = pipeline.poll_feeds(worker)
                 wall = time.perf_counter() - wall0
                 cpu = time.process_time() - cpu0
                 storing[number] = time.thread_time() - thread0
-                figures.append((number, report, wall, cpu, children_cpu() - child0))
+                figures.append((number, report, wall, cpu, children_cpu(server.pid) - child0))
                 if number == 1:
                     raw_rates.append(feedparser_rate(sample))
         finally:
@@ -203,7 +215,7 @@ def main() -> None:
         f"feedparser raw rate: {raw_rate:.0f} entries/s (one core, same bodies; best of "
         f"{raw_rates[0]:.0f} before and {raw_rates[1]:.0f} after cycle 1)"
     )
-    for number, report, wall, cpu, _ in figures:
+    for number, report, wall, cpu, parsers in figures:
         stored = report.stories_new + report.stories_duplicate
         print(
             f"cycle {number}: wall {wall:.2f} s, worker CPU {cpu:.2f} s; feeds {report.feeds}, "
@@ -222,7 +234,8 @@ def main() -> None:
             per_story = storing[number] * 1000 / stored
             print(
                 f"  storing thread CPU {storing[number]:.2f} s = {per_story:.3f} ms per stored "
-                f"story (feedparser: {1000 / raw_rate:.3f} ms per entry)"
+                f"story (feedparser: {1000 / raw_rate:.3f} ms per entry); parser processes "
+                f"{parsers:.2f} s = {parsers * 1000 / stored:.3f} ms per stored story"
             )
     _, report2, _, cpu2, _ = figures[1]
     unchanged = report2.not_modified
