@@ -105,6 +105,12 @@ def test_shingles_migration_keeps_the_index_and_lists_each_documents_rows(
                 text("INSERT INTO shingles (hash, doc_kind, doc_id) VALUES (:h, :kind, :id)"),
                 [{"h": h, "kind": k, "id": i} for (k, i), hashes in rows.items() for h in hashes],
             )
+            connection.execute(
+                text(
+                    "INSERT INTO matches (story_id, watchlist, matched, hits, status, created_at)"
+                    " VALUES (2, 'w', '[]', '[]', 'queued', '2020-01-01')"
+                )
+            )
         upgrade(engine)
         assert "ix_shingles_doc" not in {i["name"] for i in inspect(engine).get_indexes("shingles")}
         if engine.dialect.name == "sqlite":  # stored in its primary key: one B-tree
@@ -131,5 +137,27 @@ def test_shingles_migration_keeps_the_index_and_lists_each_documents_rows(
             after = connection.execute(text("SELECT doc_kind, doc_id, hash FROM shingles")).all()
         assert sorted(after) == sorted(left)
         assert "shingle_hashes" not in {c["name"] for c in inspect(engine).get_columns("stories")}
+        with engine.connect() as connection:  # the stories and their matches are all there
+            assert connection.execute(text("SELECT count(*) FROM matches")).scalar_one() == 1
+            assert connection.execute(text("SELECT count(*) FROM stories")).scalar_one() == 2
+    finally:
+        engine.dispose()
+
+
+def test_shingles_migration_can_run_again_after_failing_part_way(database_url: str) -> None:
+    """A first run that stopped after adding a column (SQLite commits DDL on its own) and
+    after creating the copy of the table does not keep `upgrade` from finishing."""
+    engine = create_db_engine(database_url)
+    try:
+        upgrade(engine, "0002")
+        with engine.begin() as connection:
+            blob = "BLOB" if engine.dialect.name == "sqlite" else "BYTEA"
+            connection.execute(text(f"ALTER TABLE stories ADD COLUMN shingle_hashes {blob}"))
+            if engine.dialect.name == "sqlite":
+                connection.execute(text("CREATE TABLE shingles_by_hash (hash BIGINT)"))
+        upgrade(engine)
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            assert compare_metadata(context, Base.metadata) == []
     finally:
         engine.dispose()

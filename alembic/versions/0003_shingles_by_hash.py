@@ -30,9 +30,12 @@ _BATCH = 1000
 
 
 def upgrade() -> None:
-    for table in _OWNERS.values():
-        op.add_column(table, sa.Column("shingle_hashes", sa.LargeBinary(), nullable=True))
     bind = op.get_bind()
+    # SQLite's driver commits DDL that runs before the first write of a transaction on its
+    # own, so a run that failed part-way may have left the columns or the copy behind.
+    for table in _OWNERS.values():
+        if "shingle_hashes" not in {c["name"] for c in sa.inspect(bind).get_columns(table)}:
+            op.add_column(table, sa.Column("shingle_hashes", sa.LargeBinary(), nullable=True))
     if bind.dialect.name == "postgresql":
         for kind, table in _OWNERS.items():
             op.execute(
@@ -44,6 +47,7 @@ def upgrade() -> None:
         op.drop_index("ix_shingles_doc", table_name="shingles")
         return
     _fill_sqlite(bind)
+    op.execute("DROP TABLE IF EXISTS shingles_by_hash")
     op.create_table(
         "shingles_by_hash",
         sa.Column("hash", sa.BigInteger(), nullable=False),
@@ -113,5 +117,6 @@ def downgrade() -> None:
         op.rename_table("shingles_with_rowid", "shingles")
         op.create_index("ix_shingles_doc", "shingles", ["doc_kind", "doc_id"], unique=False)
     for table in _OWNERS.values():
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.drop_column("shingle_hashes")
+        # SQLite 3.35+ drops a column in place; rebuilding `stories` instead would delete
+        # every match with it (ON DELETE CASCADE, and the worker turns foreign keys on).
+        op.execute(f"ALTER TABLE {table} DROP COLUMN shingle_hashes")
