@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,11 +13,13 @@ from worker.app import Worker, build_worker
 from worker.config import load_settings
 from worker.dedup.fingerprint import fingerprint
 from worker.dedup.shingles import shingles
+from worker.dedup.sql_index import unpack_hashes
 from worker.ingest import ingest_entries, parse_and_prepare, prepare
 from worker.models import Entry, Hit, Match
 from worker.store import feeds as feed_repo
 from worker.store import outbox
 from worker.store.db import upgrade
+from worker.store.retention import RetentionPolicy, prune
 from worker.store.tables import MatchRow, Shingle, Story
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -202,3 +204,26 @@ def test_matches_of_a_feed_are_recorded_in_one_go(worker: Worker) -> None:
             {"term": "toyota", "field": "title", "snippet": "**Toyota**"},
         ], "backlog", NOW),
     ]  # fmt: skip
+
+
+def test_stored_stories_list_their_index_rows_and_retention_removes_them(worker: Worker) -> None:
+    """Each new story's `shingle_hashes` names exactly its index rows, and pruning the
+    stories (the new ones and one indexed without a list) leaves no row behind."""
+    body = [
+        entry("1", "Nippon Steel pledges $11bn more", WIRE),
+        entry("2", "Toyota opens a battery plant", OTHER),
+        entry("3", "Nippon Steel pledges $11bn more", "By Ann Writer\n" + WIRE),  # a repeat
+    ]
+    kept, duplicates = ingest(worker, 1, body)
+    assert (len(kept), duplicates) == (2, 1)
+    with worker.sessions.begin() as session:
+        for story in session.scalars(select(Story)):
+            rows = set(session.scalars(select(Shingle.hash).where(Shingle.doc_id == story.id)))
+            assert sorted(rows) == unpack_hashes(story.shingle_hashes)
+            assert len(rows) == story.shingle_count == (0 if story.dup_kind else len(rows))
+        # a story indexed by a worker that kept no list (during an upgrade)
+        session.execute(update(Story).where(Story.id == kept[1]).values(shingle_hashes=None))
+    assert prune(worker.sessions, NOW + timedelta(days=400), RetentionPolicy(1, 1, 1)).stories
+    with worker.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Story)) == 0
+        assert session.scalar(select(func.count()).select_from(Shingle)) == 0

@@ -27,6 +27,7 @@ The functions that take a `Connection` run inside the caller's transaction; the
 
 from __future__ import annotations
 
+import logging
 import struct
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -77,6 +78,8 @@ __all__ = [
     "remove_shingles",
     "unpack_hashes",
 ]
+
+log = logging.getLogger(__name__)
 
 _SHINGLES = cast(Table, Shingle.__table__)
 _SEEDS = cast(Table, SeedDocument.__table__)
@@ -132,16 +135,28 @@ _DELETE_ROW = (
 def remove_shingles(conn: Connection, ref: DocRef) -> None:
     """Forget the shingles of `ref` (a pruned story, a changed seed), by key.
 
-    The rows to delete are the ones its owner row lists in `shingle_hashes`.
+    The rows to delete are the ones its owner row lists in `shingle_hashes`. A document
+    indexed without that list (by a worker older than the list, still running during an
+    upgrade) has its rows found by a scan of the table instead, so none is left behind.
     """
     owner = _OWNERS[ref.kind]
-    packed = conn.execute(
-        select(owner.c.shingle_hashes).where(owner.c.id == ref.id)
-    ).scalar_one_or_none()
-    hashes = unpack_hashes(packed)
-    if hashes:
-        conn.execute(_DELETE_ROW, [{"hash": h, "kind": ref.kind, "doc_id": ref.id} for h in hashes])
+    found = conn.execute(
+        select(owner.c.shingle_hashes, owner.c.shingle_count).where(owner.c.id == ref.id)
+    ).one_or_none()
+    if found is None:
+        return
+    packed, count = found
+    if packed is not None:
+        conn.execute(
+            _DELETE_ROW,
+            [{"hash": h, "kind": ref.kind, "doc_id": ref.id} for h in unpack_hashes(packed)],
+        )
         conn.execute(update(owner).where(owner.c.id == ref.id).values(shingle_hashes=None))
+    elif count:
+        log.warning("the shingles of %s %d were found by a scan (no list)", ref.kind, ref.id)
+        conn.execute(
+            delete(_SHINGLES).where(_SHINGLES.c.doc_kind == ref.kind, _SHINGLES.c.doc_id == ref.id)
+        )
 
 
 _LOOKUP = """
