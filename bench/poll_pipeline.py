@@ -1,6 +1,7 @@
 """The whole polling pipeline over 1,000 local feeds: fetch, parse, de-duplicate, store, match.
 
 Usage: .venv/bin/python bench/poll_pipeline.py [--feeds 1000] [--entries 50] [--db URL] [--plain]
+       [--parse-workers N]
 
 A server in its own process serves `--feeds` RSS feeds of `--entries` entries each, with
 varied text (so de-duplication sees distinct stories), from 100 host names resolved to
@@ -133,6 +134,9 @@ def main() -> None:
     parser.add_argument(
         "--plain", action="store_true", help="plain-text descriptions instead of HTML"
     )
+    parser.add_argument(
+        "--parse-workers", type=int, default=None, help="parser processes (default: the setting's)"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -169,7 +173,7 @@ def main() -> None:
             watchlists_dir=folder,
             allow_hosts=["127.0.0.1/32"],
             max_concurrency=50,
-            parse_workers=2,
+            **({} if args.parse_workers is None else {"parse_workers": args.parse_workers}),
             log_level="WARNING",
         )
         worker = build_worker(settings, clock=lambda: clock["now"], resolver=resolve_local, env={})
@@ -208,7 +212,7 @@ def main() -> None:
     descriptions = "plain text" if args.plain else "HTML"
     print(
         f"feeds: {args.feeds} x {args.entries} entries ({descriptions} descriptions); "
-        f"database: {args.db or 'SQLite file'}"
+        f"database: {args.db or 'SQLite file'}; parser processes: {settings.parse_workers}"
     )
     raw_rate = max(raw_rates)  # the machine's speed drifts: compare with the faster one
     print(
