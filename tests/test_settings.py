@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from worker.config import DEFAULT_SQLITE_URL, load_settings
+from worker import config
+from worker.config import DEFAULT_SQLITE_URL, default_parse_workers, load_settings
 from worker.errors import ConfigError
 
 
@@ -52,3 +53,12 @@ def test_cli_stops_with_one_clear_line(tmp_path: Path) -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert "WIREWATCH_DATABASE_URL" in lines[0]
+
+
+def test_parser_processes_leave_the_worker_a_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    """By default one parser process per core but one (at least one); the setting wins."""
+    assert [default_parse_workers(cores) for cores in (None, 1, 2, 8)] == [1, 1, 1, 7]
+    monkeypatch.setattr(config, "available_cores", lambda: 4)
+    assert load_settings().parse_workers == 3
+    monkeypatch.setenv("WIREWATCH_PARSE_WORKERS", "0")
+    assert load_settings().parse_workers == 0
