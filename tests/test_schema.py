@@ -9,7 +9,7 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import Engine, inspect, text
 
 from alembic import command
 from worker.dedup import DocRef
@@ -18,14 +18,19 @@ from worker.store.db import alembic_config, create_db_engine, upgrade
 from worker.store.tables import Base
 
 
+def assert_models_match(engine: Engine) -> None:
+    """Autogenerate finds no difference between the models and the database."""
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+
+
 def test_migrations_match_models(database_url: str) -> None:
     """After `upgrade`, autogenerate finds no difference between models and database."""
     engine = create_db_engine(database_url)
     try:
         upgrade(engine)
-        with engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"compare_type": True})
-            assert compare_metadata(context, Base.metadata) == []
+        assert_models_match(engine)
     finally:
         engine.dispose()
 
@@ -61,9 +66,7 @@ def test_replicas_migrating_at_once_all_succeed(database_url: str, tmp_path: Pat
     assert [code for code, _ in outcomes] == [0, 0, 0], [err for _, (_, err) in outcomes]
     engine = create_db_engine(database_url)
     try:
-        with engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"compare_type": True})
-            assert compare_metadata(context, Base.metadata) == []
+        assert_models_match(engine)
     finally:
         engine.dispose()
 
@@ -156,8 +159,6 @@ def test_shingles_migration_can_run_again_after_failing_part_way(database_url: s
             if engine.dialect.name == "sqlite":
                 connection.execute(text("CREATE TABLE shingles_by_hash (hash BIGINT)"))
         upgrade(engine)
-        with engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"compare_type": True})
-            assert compare_metadata(context, Base.metadata) == []
+        assert_models_match(engine)
     finally:
         engine.dispose()

@@ -48,14 +48,7 @@ def upgrade() -> None:
         return
     _fill_sqlite(bind)
     op.execute("DROP TABLE IF EXISTS shingles_by_hash")
-    op.create_table(
-        "shingles_by_hash",
-        sa.Column("hash", sa.BigInteger(), nullable=False),
-        sa.Column("doc_kind", sa.String(length=8), nullable=False),
-        sa.Column("doc_id", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("hash", "doc_kind", "doc_id", name=op.f("pk_shingles")),
-        sqlite_with_rowid=False,
-    )
+    _create_shingles("shingles_by_hash", sqlite_with_rowid=False)
     op.execute(
         "INSERT INTO shingles_by_hash (hash, doc_kind, doc_id) "
         "SELECT hash, doc_kind, doc_id FROM shingles ORDER BY hash, doc_kind, doc_id"
@@ -63,6 +56,18 @@ def upgrade() -> None:
     op.drop_index("ix_shingles_doc", table_name="shingles")
     op.drop_table("shingles")
     op.rename_table("shingles_by_hash", "shingles")
+
+
+def _create_shingles(name: str, **options: bool) -> None:
+    """The shingles table under `name` (renamed once filled), with dialect `options`."""
+    op.create_table(
+        name,
+        sa.Column("hash", sa.BigInteger(), nullable=False),
+        sa.Column("doc_kind", sa.String(length=8), nullable=False),
+        sa.Column("doc_id", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("hash", "doc_kind", "doc_id", name=op.f("pk_shingles")),
+        **options,
+    )
 
 
 def _fill_sqlite(bind: sa.Connection) -> None:
@@ -102,13 +107,7 @@ def downgrade() -> None:
     if bind.dialect.name == "postgresql":
         op.create_index("ix_shingles_doc", "shingles", ["doc_kind", "doc_id"], unique=False)
     else:
-        op.create_table(
-            "shingles_with_rowid",
-            sa.Column("hash", sa.BigInteger(), nullable=False),
-            sa.Column("doc_kind", sa.String(length=8), nullable=False),
-            sa.Column("doc_id", sa.Integer(), nullable=False),
-            sa.PrimaryKeyConstraint("hash", "doc_kind", "doc_id", name=op.f("pk_shingles")),
-        )
+        _create_shingles("shingles_with_rowid")
         op.execute(
             "INSERT INTO shingles_with_rowid (hash, doc_kind, doc_id) "
             "SELECT hash, doc_kind, doc_id FROM shingles"
