@@ -121,14 +121,10 @@ def add_shingles(conn: Connection, ref: DocRef, shingles: Iterable[int]) -> None
     )
 
 
-_DELETE_ROW = (
-    delete(_SHINGLES)
-    .where(
-        _SHINGLES.c.hash == bindparam("hash"),
-        _SHINGLES.c.doc_kind == bindparam("kind"),
-        _SHINGLES.c.doc_id == bindparam("doc_id"),
-    )
-    .execution_options(synchronize_session=False)
+_DELETE_ROW = delete(_SHINGLES).where(
+    _SHINGLES.c.hash == bindparam("hash"),
+    _SHINGLES.c.doc_kind == bindparam("kind"),
+    _SHINGLES.c.doc_id == bindparam("doc_id"),
 )
 
 
