@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import ssl
 import threading
 import time
 import tracemalloc
@@ -517,3 +518,18 @@ def test_served_html_page_names_its_feed(server: Server) -> None:
     error = fetch_and_parse(server, "/section/", "page.html", "text/html; charset=utf-8")
     assert error.kind == "not_a_feed"
     assert "https://news.example/section/feed.xml" in error.message
+
+
+def test_clients_share_the_tls_settings_and_keep_verification_choice() -> None:
+    """Every client of the process reuses one TLS context (certificates loaded once);
+    turning verification off gives a context that does not check certificates."""
+    first, second = build_client(FetchConfig()), build_client(FetchConfig())
+    unverified = build_client(FetchConfig(verify_tls=False))
+    try:
+        contexts = [c._transport._ssl for c in (first, second, unverified)]  # type: ignore[attr-defined]
+        assert contexts[0] is contexts[1]
+        assert contexts[0].verify_mode == ssl.CERT_REQUIRED and contexts[0].check_hostname
+        assert contexts[2].verify_mode == ssl.CERT_NONE
+    finally:
+        for client in (first, second, unverified):
+            run(client.aclose())
