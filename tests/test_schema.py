@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
 
 from alembic import command
 from worker.dedup import DocRef
 from worker.dedup.sql_index import remove_shingles, unpack_hashes
-from worker.store.db import alembic_config, create_db_engine, upgrade
+from worker.store.db import MIGRATIONS_DIR, alembic_config, create_db_engine, upgrade
 from worker.store.tables import Base
 
 
@@ -147,18 +150,47 @@ def test_shingles_migration_keeps_the_index_and_lists_each_documents_rows(
         engine.dispose()
 
 
-def test_shingles_migration_can_run_again_after_failing_part_way(database_url: str) -> None:
-    """A first run that stopped after adding a column (SQLite commits DDL on its own) and
-    after creating the copy of the table does not keep `upgrade` from finishing."""
+FAILING_MIGRATION = """
+from alembic import op
+import sqlalchemy as sa
+
+revision = "9999"
+down_revision = "{head}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column("feeds", sa.Column("half_done", sa.Integer(), nullable=True))
+    op.create_table("half_made", sa.Column("id", sa.Integer(), primary_key=True))
+    raise RuntimeError("the migration broke off")
+
+
+def downgrade() -> None:
+    pass
+"""
+
+
+def test_a_migration_that_fails_part_way_leaves_nothing_behind(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Its DDL is rolled back with it (SQLite included), and the version stays put."""
+    scripts = tmp_path / "alembic"
+    shutil.copytree(MIGRATIONS_DIR, scripts)
+    head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    (scripts / "versions" / "9999_fails.py").write_text(FAILING_MIGRATION.format(head=head))
     engine = create_db_engine(database_url)
     try:
-        upgrade(engine, "0002")
-        with engine.begin() as connection:
-            blob = "BLOB" if engine.dialect.name == "sqlite" else "BYTEA"
-            connection.execute(text(f"ALTER TABLE stories ADD COLUMN shingle_hashes {blob}"))
-            if engine.dialect.name == "sqlite":
-                connection.execute(text("CREATE TABLE shingles_by_hash (hash BIGINT)"))
         upgrade(engine)
+        config = alembic_config(engine)
+        config.set_main_option("script_location", str(scripts))
+        with pytest.raises(RuntimeError, match="broke off"):
+            command.upgrade(config, "head")
+        assert "half_made" not in inspect(engine).get_table_names()
+        assert "half_done" not in {c["name"] for c in inspect(engine).get_columns("feeds")}
+        with engine.connect() as connection:
+            version = connection.execute(text("SELECT version_num FROM alembic_version"))
+            assert version.scalar_one() == head
         assert_models_match(engine)
     finally:
         engine.dispose()

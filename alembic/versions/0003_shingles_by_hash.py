@@ -31,11 +31,8 @@ _BATCH = 1000
 
 def upgrade() -> None:
     bind = op.get_bind()
-    # SQLite's driver commits DDL that runs before the first write of a transaction on its
-    # own, so a run that failed part-way may have left the columns or the copy behind.
     for table in _OWNERS.values():
-        if "shingle_hashes" not in {c["name"] for c in sa.inspect(bind).get_columns(table)}:
-            op.add_column(table, sa.Column("shingle_hashes", sa.LargeBinary(), nullable=True))
+        op.add_column(table, sa.Column("shingle_hashes", sa.LargeBinary(), nullable=True))
     if bind.dialect.name == "postgresql":
         for kind, table in _OWNERS.items():
             op.execute(
@@ -47,7 +44,6 @@ def upgrade() -> None:
         op.drop_index("ix_shingles_doc", table_name="shingles")
         return
     _fill_sqlite(bind)
-    op.execute("DROP TABLE IF EXISTS shingles_by_hash")
     _create_shingles("shingles_by_hash", sqlite_with_rowid=False)
     op.execute(
         "INSERT INTO shingles_by_hash (hash, doc_kind, doc_id) "
