@@ -6,10 +6,12 @@ import os
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
@@ -150,7 +152,7 @@ def test_shingles_migration_keeps_the_index_and_lists_each_documents_rows(
         engine.dispose()
 
 
-FAILING_MIGRATION = """
+EXTRA_MIGRATION = """
 from alembic import op
 import sqlalchemy as sa
 
@@ -161,9 +163,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.add_column("feeds", sa.Column("half_done", sa.Integer(), nullable=True))
-    op.create_table("half_made", sa.Column("id", sa.Integer(), primary_key=True))
-    raise RuntimeError("the migration broke off")
+{body}
 
 
 def downgrade() -> None:
@@ -171,26 +171,77 @@ def downgrade() -> None:
 """
 
 
+def with_extra_migration(engine: Engine, tmp_path: Path, body: str) -> Config:
+    """An Alembic config for the project's migrations plus one more, whose `upgrade` is
+    `body`; the database is brought up to the project's head first."""
+    scripts = tmp_path / "alembic"
+    shutil.copytree(MIGRATIONS_DIR, scripts)
+    head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    source = EXTRA_MIGRATION.format(head=head, body=textwrap.indent(body.strip(), "    "))
+    (scripts / "versions" / "9999_extra.py").write_text(source)
+    upgrade(engine)
+    config = alembic_config(engine)
+    config.set_main_option("script_location", str(scripts))
+    return config
+
+
+def version_of(engine: Engine) -> str:
+    """The revision the database is at."""
+    with engine.connect() as connection:
+        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+
+
 def test_a_migration_that_fails_part_way_leaves_nothing_behind(
     database_url: str, tmp_path: Path
 ) -> None:
     """Its DDL is rolled back with it (SQLite included), and the version stays put."""
-    scripts = tmp_path / "alembic"
-    shutil.copytree(MIGRATIONS_DIR, scripts)
-    head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
-    (scripts / "versions" / "9999_fails.py").write_text(FAILING_MIGRATION.format(head=head))
     engine = create_db_engine(database_url)
     try:
-        upgrade(engine)
-        config = alembic_config(engine)
-        config.set_main_option("script_location", str(scripts))
+        config = with_extra_migration(engine, tmp_path, """
+op.add_column("feeds", sa.Column("half_done", sa.Integer(), nullable=True))
+op.create_table("half_made", sa.Column("id", sa.Integer(), primary_key=True))
+raise RuntimeError("the migration broke off")
+""")  # fmt: skip
+        head = version_of(engine)
         with pytest.raises(RuntimeError, match="broke off"):
             command.upgrade(config, "head")
         assert "half_made" not in inspect(engine).get_table_names()
         assert "half_done" not in {c["name"] for c in inspect(engine).get_columns("feeds")}
-        with engine.connect() as connection:
-            version = connection.execute(text("SELECT version_num FROM alembic_version"))
-            assert version.scalar_one() == head
+        assert version_of(engine) == head
         assert_models_match(engine)
+    finally:
+        engine.dispose()
+
+
+def test_rebuilding_a_parent_table_keeps_its_children(database_url: str, tmp_path: Path) -> None:
+    """A migration that copies `feeds` to a new table (SQLite's batch mode) keeps the
+    stories that point at it, and foreign keys are on again for the worker afterwards."""
+    engine = create_db_engine(database_url)
+    try:
+        config = with_extra_migration(engine, tmp_path, """
+recreate = "always" if op.get_bind().dialect.name == "sqlite" else "never"
+with op.batch_alter_table("feeds", recreate=recreate) as batch:
+    batch.add_column(sa.Column("note", sa.Text(), nullable=True))
+""")  # fmt: skip
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO feeds (id, url, consecutive_failures, failure_reported, disabled)"
+                    " VALUES (1, 'https://f.example/rss', 0, false, false)"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO stories (feed_id, guid, title, summary, published_at,"
+                    " first_seen_at, content_hash, shingle_count) VALUES (1, 'g', 't', '',"
+                    " '2020-01-01', '2020-01-01', 'h', 0)"
+                )
+            )
+        command.upgrade(config, "head")
+        assert version_of(engine) == "9999"
+        with engine.begin() as connection:
+            assert connection.execute(text("SELECT count(*) FROM stories")).scalar_one() == 1
+            connection.execute(text("DELETE FROM feeds"))  # the cascade works again
+            assert connection.execute(text("SELECT count(*) FROM stories")).scalar_one() == 0
     finally:
         engine.dispose()

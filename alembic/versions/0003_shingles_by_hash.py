@@ -112,6 +112,5 @@ def downgrade() -> None:
         op.rename_table("shingles_with_rowid", "shingles")
         op.create_index("ix_shingles_doc", "shingles", ["doc_kind", "doc_id"], unique=False)
     for table in _OWNERS.values():
-        # SQLite 3.35+ drops a column in place; rebuilding `stories` instead would delete
-        # every match with it (ON DELETE CASCADE, and the worker turns foreign keys on).
+        # SQLite 3.35+ drops a column in place, without copying the table.
         op.execute(f"ALTER TABLE {table} DROP COLUMN shingle_hashes")
