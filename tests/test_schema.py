@@ -245,3 +245,23 @@ with op.batch_alter_table("feeds", recreate=recreate) as batch:
             assert connection.execute(text("SELECT count(*) FROM stories")).scalar_one() == 0
     finally:
         engine.dispose()
+
+
+def test_a_migration_that_breaks_foreign_keys_is_refused(database_url: str, tmp_path: Path) -> None:
+    """Rows pointing at nothing stop the migration (SQLite checks before the commit)."""
+    engine = create_db_engine(database_url)
+    try:
+        config = with_extra_migration(engine, tmp_path, """
+op.execute(
+    "INSERT INTO stories (feed_id, guid, title, summary, published_at, first_seen_at,"
+    " content_hash, shingle_count) VALUES (42, 'g', 't', '', '2020-01-01', '2020-01-01', 'h', 0)"
+)
+""")  # fmt: skip
+        head = version_of(engine)
+        with pytest.raises(Exception, match="foreign key"):
+            command.upgrade(config, "head")
+        assert version_of(engine) == head
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT count(*) FROM stories")).scalar_one() == 0
+    finally:
+        engine.dispose()
