@@ -35,6 +35,7 @@ from worker.dedup.canonical import canonical_url
 from worker.dedup.decide import Candidate, DedupDecision, DocRef, Thresholds, decide_near
 from worker.dedup.fingerprint import Fingerprint, fingerprint
 from worker.dedup.memory_index import BatchIndex
+from worker.dedup.sql_index import pack_hashes
 from worker.errors import StoreError
 from worker.models import Entry, ParsedFeed
 from worker.parse import parse_feed
@@ -277,6 +278,9 @@ def _insert(session: Session, feed_id: int, batch: list[_Pending], now: datetime
             "first_seen_at": now,
             "content_hash": p.print_.content_hash,
             "shingle_count": p.print_.size if p.verdict.kind != "duplicate" else 0,
+            "shingle_hashes": (
+                pack_hashes(p.print_.shingles) if p.verdict.kind != "duplicate" else None
+            ),
             "dup_kind": None if p.verdict.kind == "new" else p.verdict.kind,
             "dup_layer": p.verdict.layer,
             "dup_of_kind": p.verdict.other_kind,

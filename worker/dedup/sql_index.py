@@ -37,7 +37,6 @@ from sqlalchemy import (
     BigInteger,
     Connection,
     Engine,
-    LargeBinary,
     String,
     Table,
     TextClause,
@@ -299,51 +298,28 @@ def find_overlaps_many(
 
 
 def insert_new_shingles(conn: Connection, docs: Sequence[tuple[DocRef, Iterable[int]]]) -> None:
-    """Index documents that have no shingles yet, in two statements (rows, then owners).
+    """Index documents that have no shingles yet, in one statement.
 
     The rows go straight to the driver's `executemany` (tens of rows per story make
     SQLAlchemy's per-row parameter handling the largest cost of storing a story), in the
     order of the primary key, so that consecutive rows land on the same index pages.
-    Each owner row gets its `shingle_hashes`; its `shingle_count` is the caller's to set.
+    The owner rows' `shingle_count` and `shingle_hashes` (`pack_hashes`) are the caller's
+    to set, when it inserts them.
     """
-    signatures = [(ref, sorted(set(shingles))) for ref, shingles in docs]
-    rows = sorted((h, ref.kind, ref.id) for ref, signature in signatures for h in signature)
+    rows = sorted((h, ref.kind, ref.id) for ref, shingles in docs for h in set(shingles))
     if not rows:
         return
-    packed = _packed_by_kind(signatures)
     if conn.dialect.name == "postgresql":
         # psycopg's executemany still sends one INSERT per row (pipelined): three arrays
         # unnested by one INSERT are several times faster.
         hashes, kinds, ids = (list(column) for column in zip(*rows, strict=True))
         conn.execute(_PG_UNNEST_SHINGLES, {"hashes": hashes, "kinds": kinds, "ids": ids})
-        for kind, owners in packed.items():
-            conn.execute(
-                _PG_UNNEST_OWNERS[kind],
-                {"ids": [i for i, _ in owners], "packed": [v for _, v in owners]},
-            )
         return
     marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     conn.exec_driver_sql(
         f"INSERT INTO shingles (hash, doc_kind, doc_id) VALUES ({marker}, {marker}, {marker})",
         rows,
     )
-    for kind, owners in packed.items():
-        conn.exec_driver_sql(
-            f"UPDATE {_OWNERS[kind].name} SET shingle_hashes = {marker} WHERE id = {marker}",
-            [(value, doc_id) for doc_id, value in owners],
-        )
-
-
-def _packed_by_kind(
-    signatures: Sequence[tuple[DocRef, list[int]]],
-) -> dict[str, list[tuple[int, bytes]]]:
-    """(owner id, `pack_hashes`) of each non-empty signature, by document kind."""
-    packed: dict[str, list[tuple[int, bytes]]] = {}
-    for ref, signature in signatures:
-        value = pack_hashes(signature)
-        if value is not None:
-            packed.setdefault(ref.kind, []).append((ref.id, value))
-    return packed
 
 
 _PG_UNNEST_SHINGLES = text(
@@ -353,17 +329,6 @@ _PG_UNNEST_SHINGLES = text(
     bindparam("kinds", type_=ARRAY(String())),
     bindparam("ids", type_=ARRAY(BigInteger())),
 )
-_PG_UNNEST_OWNERS = {
-    kind: text(
-        f"UPDATE {owner.name} SET shingle_hashes = packed.hashes "
-        "FROM unnest(:ids, :packed) AS packed(id, hashes) "
-        f"WHERE {owner.name}.id = packed.id"
-    ).bindparams(
-        bindparam("ids", type_=ARRAY(BigInteger())),
-        bindparam("packed", type_=ARRAY(LargeBinary())),
-    )
-    for kind, owner in _OWNERS.items()
-}
 
 
 def check_near_in(
