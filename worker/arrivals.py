@@ -14,9 +14,10 @@ import asyncio
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor
 from contextlib import suppress
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from worker.errors import FeedError
 from worker.fetch.client import build_client
@@ -29,6 +30,7 @@ from worker.store.feeds import FeedState
 if TYPE_CHECKING:
     from worker.app import Worker
 
+T = TypeVar("T")
 Parsed = ParsedFeed | FeedError | None
 Polled = tuple[int, FetchResult, Parsed, list[Prepared] | None]
 """A due feed's index, its fetch, its parse, and its entries prepared for storing (or None)."""
@@ -204,17 +206,14 @@ async def fetch_and_parse(
 async def parse_body(
     worker: Worker, state: FeedState, result: FetchResult
 ) -> tuple[Parsed, list[Prepared] | None]:
-    """Parse a changed body in a parser process.
+    """Parse a changed body (`result.body`, never None) in a parser process.
 
     On a feed's first poll every entry is new, so the parser process also prepares them
     for storing (stable id, canonical URL, fingerprint), which would otherwise be done
     while storing, one feed at a time. Later polls bring a few new entries among many
     known ones, and only the new ones are prepared, when stored.
     """
-    if result.error is not None or result.body is None:
-        return None, None
-    if result.not_modified or result.unchanged:
-        return None, None
+    assert result.body is not None, "only changed bodies are parsed"
     options: dict[str, Any] = {
         "url": state.url,
         "content_type": result.content_type,
@@ -223,13 +222,14 @@ async def parse_body(
     pool = worker.parser_pool()
     try:
         if not state.first_poll:
-            job = partial(parse_feed, result.body, **options)
-            if pool is None:
-                return job(), None
-            return await asyncio.get_running_loop().run_in_executor(pool, job), None
-        ready = partial(parse_and_prepare, result.body, **options)
-        if pool is None:
-            return ready()
-        return await asyncio.get_running_loop().run_in_executor(pool, ready)
+            return await _in_pool(pool, partial(parse_feed, result.body, **options)), None
+        return await _in_pool(pool, partial(parse_and_prepare, result.body, **options))
     except FeedError as error:
         return error, None
+
+
+async def _in_pool(pool: Executor | None, job: Callable[[], T]) -> T:
+    """`job()` in a parser process, or here when there is no pool."""
+    if pool is None:
+        return job()
+    return await asyncio.get_running_loop().run_in_executor(pool, job)
