@@ -156,14 +156,22 @@ def _record_quiet(
         updates.append(
             feed_repo.Unchanged(state.id, result.status, result.etag, result.last_modified, when)
         )
-        log.info(
-            "feed polled",
-            extra={"feed": state.url, "feed_id": state.id, "status": result.status, "new": 0,
-                   "duration_ms": round(result.elapsed_ms, 1)},
-        )  # fmt: skip
     with worker.sessions.begin() as session:
         feed_repo.record_unchanged(session, updates, now)
+    for state, result in quiet:
+        _log_polled(state, result)
     report.not_modified += len(quiet)
+
+
+def _log_polled(
+    state: FeedState, result: FetchResult, new: int = 0, warning: str | None = None
+) -> None:
+    """The log line of a feed whose poll is recorded."""
+    log.info(
+        "feed polled",
+        extra={"feed": state.url, "feed_id": state.id, "status": result.status, "new": new,
+               "duration_ms": round(result.elapsed_ms, 1), "warning": warning},
+    )  # fmt: skip
 
 
 def _release(worker: Worker, feed_ids: list[int]) -> None:
@@ -327,12 +335,7 @@ class StoreGroup:
         report.stories_duplicate += outcome.duplicates
         report.matches_queued += outcome.queued
         report.matches_backlog += outcome.backlog
-        log.info(
-            "feed polled",
-            extra={"feed": state.url, "feed_id": state.id, "status": result.status,
-                   "new": outcome.new, "duration_ms": round(result.elapsed_ms, 1),
-                   "warning": outcome.warning},
-        )  # fmt: skip
+        _log_polled(state, result, outcome.new, outcome.warning)
 
 
 def store_feed(worker: Worker, session: Session, item: Changed) -> Outcome:
