@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+import re
+import unicodedata
+
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+import worker.dedup.text as dedup_text_module
 from worker.dedup.fingerprint import fingerprint
 from worker.dedup.shingles import (
     SAMPLE_MODULUS,
@@ -145,3 +149,52 @@ def test_shingles_never_raise(text: str) -> None:
     """Any normalised text gives a signature, non-empty when it has words."""
     normal = fold(text)
     assert bool(shingles(normal)) == bool(normal.split())
+
+
+# Pieces of outlet boilerplate and of text around it, in the spellings that make the
+# shortcuts of `strip_boilerplate` and `fold` earn their keep (or go wrong).
+_PIECES = (
+    "Reporting by Jane Doe; Editing by John Roe", "REPORTING BY", "reportıng by x editing by y",
+    "TOKYO (Reuters) -", "(AP) —", "(kyodo):", "By Jane Doe and John Roe", "From Staff",
+    "By", "© 2025 Reuters", "(c) Foo", "Copyright", "All rights reserved", "ALL RIGHTS RESERVED.",
+    "all  rights\treſerved", "(Recasts, updates with X)", "[link](http://x)", "---", "|", "*",
+    "•", "Sign up for our newsletter", "Subscribe now", "Click here", "Read more: x", "Related:",
+    "Japan’s", "don't", "rock`n", "a´b", "foo_bar", "ﬁ", "½", "\u00a0", "steel tariff", "(",
+    "Nippon Steel said", "---\ntitle: x\n---",
+)  # fmt: skip
+_GLUE = (" ", "", "\n", "  ", "\n  ", ". ", " | ", "\t")
+
+
+def _plain_strip(body: str) -> str:
+    """`strip_boilerplate` without its shortcuts: every pattern over the whole text."""
+    text = unicodedata.normalize("NFKC", body)
+    for pattern in (dedup_text_module._FRONT_MATTER, dedup_text_module._INLINE_CREDITS,
+                    dedup_text_module._DATELINE, dedup_text_module._BYLINE,
+                    dedup_text_module._RIGHTS, dedup_text_module._TRAILER):  # fmt: skip
+        text = pattern.sub("", text)
+    return text
+
+
+def _plain_fold(text: str) -> str:
+    """`fold` without its shortcuts."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    folded = re.sub(r"(?<=\w)['’ʼ`´](?=\w)", "", folded)
+    return re.sub(r"[\W_]+", " ", folded).strip()
+
+
+@settings(max_examples=400)
+@given(st.lists(st.tuples(st.sampled_from(_PIECES) | st.text(), st.sampled_from(_GLUE))))
+def test_shortcuts_change_no_normalised_text(parts: list[tuple[str, str]]) -> None:
+    """Skipping patterns a text cannot match, and matching one-line texts once, is exact."""
+    body = "".join(piece + glue for piece, glue in parts)
+    assert dedup_text("", body) == _plain_fold(_plain_strip(body))
+    assert fold(body) == _plain_fold(body)
+
+
+@given(st.lists(st.text(min_size=1).map(str.split).filter(bool).map("".join), min_size=4))
+def test_shingle_hashes_are_the_hashes_of_their_words(words: list[str]) -> None:
+    """Each shingle is `hash_words` of its k words, whatever their script."""
+    windows = range(len(words) - SHINGLE_SIZE + 1)
+    expected = {hash_words(words[i : i + SHINGLE_SIZE]) for i in windows} - STOP_SHINGLES
+    assume(expected)
+    assert shingles(" ".join(words)) == expected

@@ -29,7 +29,9 @@ PostgreSQL ``BIGINT``. Each document keeps the set of its shingle hashes.
 from __future__ import annotations
 
 import hashlib
+import struct
 from collections.abc import Iterable
+from itertools import accumulate
 
 __all__ = [
     "SAMPLE_MODULUS",
@@ -76,6 +78,9 @@ STOP_PHRASES: tuple[str, ...] = (
 """Phrases whose shingles are never indexed: boilerplate and stock attributions."""
 
 
+_blake2b = hashlib.blake2b
+
+
 def hash_words(words: Iterable[str]) -> int:
     """Hash a run of words to a signed 64-bit integer (stable across runs and machines)."""
     digest = hashlib.blake2b(" ".join(words).encode("utf-8"), digest_size=8).digest()
@@ -83,12 +88,24 @@ def hash_words(words: Iterable[str]) -> int:
 
 
 def _raw_shingles(words: list[str], k: int) -> set[int]:
-    """Every k-word shingle hash of `words`, or one hash of all of them when fewer than k."""
+    """Every k-word shingle hash of `words`, or one hash of all of them when fewer than k.
+
+    The hash of each shingle is `hash_words` of its words, taken from one encoded copy of
+    the text: a slice of bytes per shingle, and one unpacking of all the digests.
+    """
     if not words:
         return set()
     if len(words) < k:
         return {hash_words(words)}
-    return {hash_words(words[i : i + k]) for i in range(len(words) - k + 1)}
+    data = " ".join(words).encode("utf-8")
+    starts = [0, *accumulate(len(word) + 1 for word in data.split(b" "))]  # of each word
+    digests = b"".join(
+        [
+            _blake2b(data[start : end - 1], digest_size=8).digest()
+            for start, end in zip(starts, starts[k:], strict=False)
+        ]
+    )
+    return set(struct.unpack(f">{len(digests) // 8}q", digests))
 
 
 def _stop_shingles(k: int) -> frozenset[int]:

@@ -50,36 +50,61 @@ _TRAILERS = (
     r"(?:related|advertisement|share\s+this\s+article)\s*:?",
     r"our\s+standards\s*:.*",
     r"(?:©|\(c\)|copyright\b).*",
-    r".*\ball\s+rights\s+reserved\b.*",
     r"\((?:recasts|updates|adds|rewrites|corrects|refiles|changes)\b[^)]*\)",
     r"\[[^\]]*\]\([^)]*\)",
     r"[-–—|*•]+",
 )
 _TRAILER = re.compile(r"^[\s|]*(?:" + "|".join(_TRAILERS) + r")[\s|]*$", re.M | re.IGNORECASE)
+# Apart from the others: it may start anywhere in the line, so it is only tried on a text
+# that holds the word.
+_RIGHTS = re.compile(r"^[\s|]*.*\ball\s+rights\s+reserved\b.*[\s|]*$", re.M | re.IGNORECASE)
+_AGENCY_TAG = re.compile(rf"\((?:{_AGENCIES})\)", re.IGNORECASE)
 # "Reporting by ...; Editing by ..." glued to the end of the last paragraph.
 _INLINE_CREDITS = re.compile(
     r"\(?\s*\b(?:additional\s+)?reporting\s+by\b[^\n]{0,200}?\bediting\s+by\b[^\n]*",
     re.IGNORECASE,
 )
-_APOSTROPHES = re.compile(r"(?<=\w)['’ʼ`´](?=\w)")
-_NON_WORD = re.compile(r"[\W_]+")
+_APOSTROPHES = re.compile(r"['’ʼ`´](?<=\w['’ʼ`´])(?=\w)")  # the mark first: a quick scan
+_WORD = re.compile(r"[^\W_]+")
+
+
+def _sub_lines(pattern: re.Pattern[str], text: str) -> str:
+    """`pattern.sub("", text)` for a pattern anchored at line starts (``^`` under ``re.M``).
+
+    In a text of one line (every feed summary) it can only match at the start.
+    """
+    if "\n" in text:
+        return pattern.sub("", text)
+    found = pattern.match(text)
+    return text[found.end() :] if found else text
 
 
 def strip_boilerplate(body: str) -> str:
-    """Remove outlet boilerplate (datelines, bylines, credits, prompts) from `body`."""
+    """Remove outlet boilerplate (datelines, bylines, credits, prompts) from `body`.
+
+    A pattern is only run on a text that holds what every one of its matches holds
+    (``report``, an agency tag, ``By`` or ``From``, ``reserved``): most texts have none.
+    """
     text = unicodedata.normalize("NFKC", body)
     text = _FRONT_MATTER.sub("", text)
-    text = _INLINE_CREDITS.sub("", text)
-    text = _DATELINE.sub("", text)
-    text = _BYLINE.sub("", text)
-    return _TRAILER.sub("", text)
+    folded = text.casefold()  # IGNORECASE matches no other spelling of these words
+    if "report" in folded:
+        text = _INLINE_CREDITS.sub("", text)
+    if _AGENCY_TAG.search(text):
+        text = _sub_lines(_DATELINE, text)
+    if "By" in text or "From" in text:
+        text = _sub_lines(_BYLINE, text)
+    if "reserved" in folded:
+        text = _sub_lines(_RIGHTS, text)
+    return _sub_lines(_TRAILER, text)
 
 
 def fold(text: str) -> str:
     """NFKC, casefold, drop in-word apostrophes, and fold punctuation and spaces to one space."""
     folded = unicodedata.normalize("NFKC", text).casefold()
-    folded = _APOSTROPHES.sub("", folded)
-    return _NON_WORD.sub(" ", folded).strip()
+    if not folded.isascii() or "'" in folded or "`" in folded:
+        folded = _APOSTROPHES.sub("", folded)
+    return " ".join(_WORD.findall(folded))
 
 
 def dedup_text(title: str, body: str) -> str:
