@@ -10,11 +10,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import Connection, Engine, Insert, create_engine, insert, select, text
 
 from worker.dedup.decide import DedupDecision, DocRef
 from worker.dedup.fingerprint import check_near, fingerprint
-from worker.dedup.memory_index import MemoryShingleIndex, ShingleIndex
+from worker.dedup.memory_index import BatchIndex, MemoryShingleIndex, ShingleIndex
 from worker.dedup.sql_index import SqlShingleIndex, add_shingles, check_near_in
 from worker.errors import StoreError
 from worker.store.db import create_db_engine, upgrade
@@ -266,3 +268,23 @@ def test_check_inside_a_transaction_sees_uncommitted_rows(engine: Engine) -> Non
         verdict = check_near_in(conn, copy, since=NOW - timedelta(days=1))
     assert verdict.kind == "duplicate"
     assert verdict.other == DocRef("story", story_id)
+
+
+@given(
+    st.lists(st.frozensets(st.integers(0, 40), max_size=12), max_size=12),
+    st.integers(1, 4),
+    st.integers(1, 3),
+)
+def test_batch_index_finds_what_the_memory_index_finds(
+    signatures: list[frozenset[int]], min_shared: int, max_postings: int
+) -> None:
+    """A feed's entries checked against each other agree with the general index."""
+    batch, memory = BatchIndex(max_postings), MemoryShingleIndex(max_postings)
+    for number, signature in enumerate(signatures):
+        found = sorted(batch.overlaps(signature, min_shared))
+        expected = sorted(
+            (c.ref.id, c.shared, c.size) for c in memory.overlaps(signature, None, min_shared)
+        )
+        assert found == expected
+        batch.add(number, signature)
+        memory.add(DocRef("story", number), signature)

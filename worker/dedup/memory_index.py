@@ -107,9 +107,8 @@ class MemoryShingleIndex:
 class BatchIndex:
     """The shingles of the earlier entries of one batch, numbered from 0 in order of `add`.
 
-    What `MemoryShingleIndex` does for one feed body at a time, on plain ints and with the
-    set work done by the interpreter's own set operations: a feed's entries are checked
-    against each other on every poll.
+    What `MemoryShingleIndex` does for one feed body at a time, on plain ints: a feed's
+    entries are checked against each other on every poll.
     """
 
     def __init__(self, max_postings: int = MAX_POSTINGS) -> None:
@@ -119,12 +118,12 @@ class BatchIndex:
         self._max_postings = max_postings
 
     def add(self, number: int, shingles: frozenset[int]) -> None:
-        """Index entry `number` of the batch."""
+        """Index entry `number` of the batch (each number once)."""
         self._sizes[number] = len(shingles)
-        first = self._first
-        for shingle in shingles & first.keys():
-            self._more.setdefault(shingle, []).append(number)
-        first.update(dict.fromkeys(shingles - first.keys(), number))
+        first, more = self._first, self._more
+        for shingle in shingles:  # a plain loop: no set is built per entry
+            if first.setdefault(shingle, number) != number:
+                more.setdefault(shingle, []).append(number)
 
     def overlaps(self, shingles: frozenset[int], min_shared: int) -> list[tuple[int, int, int]]:
         """`(number, shared, size)` of the entries sharing at least `min_shared` shingles."""
