@@ -7,9 +7,10 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, event, func, select
 
 from tests.feedgen import Item, rss
 from tests.servers import LocalServer, Received, Response
@@ -147,8 +148,8 @@ def test_a_group_is_visible_at_commit_and_gone_if_abandoned(worker: Worker) -> N
 def test_stories_are_committed_while_a_later_feed_is_still_downloading(
     database_url: str, tmp_path: Path, feed_server: LocalServer
 ) -> None:
-    """Storing does not hold its transaction open waiting for a slow feed: the first
-    feed's stories can be read while the second is still being served."""
+    """Storing holds its transaction open for a slow feed no longer than a group may stay
+    open: the first feed's stories can be read while the second is still being served."""
     release = threading.Event()
     fast = rss("fast", [Item("f1", "Fast", "https://x.example/f1", "Fast news.", NOW)])
     slow = rss("slow", [Item("s1", "Slow", "https://x.example/s1", "Slow news.", NOW)])
@@ -175,6 +176,55 @@ def test_stories_are_committed_while_a_later_feed_is_still_downloading(
         assert report.stories_new == 2
     finally:
         release.set()
+        worker.close()
+
+
+def test_a_feed_that_comes_soon_after_joins_the_open_group(
+    database_url: str, tmp_path: Path, feed_server: LocalServer
+) -> None:
+    """The second feed answers a little later than the first, well within the time a group
+    may stay open: both feeds' stories are committed by one transaction, not two."""
+    bodies = {
+        name: rss(name, [Item(f"{name}1", name, f"https://x.example/{name}1", TOPICS[n], NOW)])
+        for n, name in enumerate(("first", "second"))
+    }
+
+    def second(_: Received) -> Response:
+        time.sleep(0.3)
+        return Response(bodies["second"], 200, {"content-type": "application/rss+xml"})
+
+    feed_server.routes["/first"] = Response(
+        bodies["first"], 200, {"content-type": "application/rss+xml"}
+    )
+    feed_server.routes["/second"] = second
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / "x.yaml").write_text(
+        "name: x\nquery: harbour\nschedule: '0 8 * * *'\n"
+        f"feeds: [{feed_server.url('/first')}, {feed_server.url('/second')}]\n"
+    )
+    settings = load_settings(database_url=database_url, watchlists_dir=tmp_path / "w",
+                             allow_hosts=["127.0.0.1"], parse_workers=0)  # fmt: skip
+    worker = build_worker(settings, clock=lambda: NOW, env={})
+    commits: list[int] = []  # the stories each committed transaction inserted
+    inserted = {"stories": 0}
+
+    def count_insert(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO STORIES"):
+            inserted["stories"] += len(params) if isinstance(params, list) else 1
+
+    def count_commit(conn: Any) -> None:
+        if inserted["stories"]:
+            commits.append(inserted["stories"])
+        inserted["stories"] = 0
+
+    try:
+        upgrade(worker.engine)
+        worker.registry.refresh()
+        event.listen(worker.engine, "before_cursor_execute", count_insert)
+        event.listen(worker.engine, "commit", count_commit)
+        assert pipeline.poll_feeds(worker).stories_new == 2
+        assert commits == [2]
+    finally:
         worker.close()
 
 

@@ -4,8 +4,8 @@ Fetching and parsing run in a thread of their own (an event loop feeding the par
 processes as each body arrives), so the storing thread stores one feed while later ones
 are still being fetched and parsed: a cycle takes about the longer of the two, not their
 sum. `Arrivals` yields the feeds in the order of `due`, and says whether the next one is
-already there (`ready`), which is when the storing thread can hold its transaction open
-for one more feed instead of committing.
+already there, or comes within a given time (`ready`): then the storing thread can hold
+its transaction open for one more feed instead of committing.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from contextlib import suppress
@@ -94,13 +95,15 @@ class Arrivals:
                     self._loop[0].call_soon_threadsafe(self._window.advance)
             yield item
 
-    def ready(self) -> bool:
-        """Whether the next feed (if any) can be taken without waiting."""
+    def ready(self, within: float = 0.0) -> bool:
+        """Whether the next feed (if any) can be taken, waiting up to `within` seconds."""
         if self._next >= self._count:
             return True
+        deadline = time.monotonic() + within
         while self._next not in self._held:
+            left = deadline - time.monotonic()
             try:
-                item = self._arrived.get_nowait()
+                item = self._arrived.get(timeout=left) if left > 0 else self._arrived.get_nowait()
             except queue.Empty:
                 return False
             self._take(item)
