@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from worker import normalize
 from worker.normalize import collapse_whitespace, html_to_text, normalize_language
 
 
@@ -63,3 +64,40 @@ def test_collapse_whitespace_is_idempotent(text: str) -> None:
 def test_language_tags_are_normalised(value: object, tag: str | None) -> None:
     """Language tags come back lower-case with hyphens, or None when empty."""
     assert normalize_language(value) == tag
+
+
+def _parsed_fully(html: str) -> str:
+    """What the full HTML parser makes of `html` (the path for any unusual markup)."""
+    collector = normalize._TextCollector()
+    collector.feed(html)
+    collector.close()
+    return collapse_whitespace("".join(collector.parts))
+
+
+_NAMES = st.sampled_from(["p", "P", "b", "a", "br", "div", "h2", "span", "img", "script",
+                          "STYLE", "title", "x1", "em"])  # fmt: skip
+_VALUES = st.sampled_from(['"https://x.example/?a=1&amp;b=2"', "'it''s'", "plain", '"a>b"',
+                           '"<b>"', "'x'", '""', "a=b"])  # fmt: skip
+_ATTRIBUTES = st.lists(
+    st.tuples(st.sampled_from(["href", "class", "data-x", "alt", ":on", "_u"]), _VALUES | st.none())
+).map(lambda pairs: "".join(f" {k}" if v is None else f" {k}={v}" for k, v in pairs))
+_TAGS = st.builds(
+    lambda close, name, attributes, end: f"<{close}{name}{attributes}{end}>",
+    st.sampled_from(["", "/"]),
+    _NAMES,
+    _ATTRIBUTES,
+    st.sampled_from(["", "/", " /", " "]),
+)
+_TEXT = st.sampled_from(["news", " ", "\n", "&amp;", "&lt;", "&#233;", "&eacute", "&", "<",
+                         ">", "a < b", "<!-- c -->", "<!DOCTYPE html>", "<?x?>", "</>", "< p>",
+                         "<![CDATA[z]]>", "é", "&nbsp;"]) | st.text(max_size=8)  # fmt: skip
+
+
+@settings(max_examples=1500)
+@example("<p>Fish &amp; chips</p>")
+@example("<b>x</b><script>alert(1)</script>shown")
+@example("<p>a</p><div>b</div>")
+@given(st.lists(_TAGS | _TEXT, max_size=12).map("".join))
+def test_plain_markup_reads_as_the_full_parser_reads_it(html: str) -> None:
+    """The quick reading of text and plain tags gives what the full parser gives."""
+    assert html_to_text(html) == _parsed_fully(html)
