@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pickle
 from concurrent.futures import ProcessPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from worker.dedup.fingerprint import Fingerprint
 from worker.errors import FeedError
-from worker.models import ParsedFeed
+from worker.ingest import Prepared
+from worker.models import Entry, ParsedFeed
 from worker.parse import parse_feed
 
 FEEDS = Path(__file__).parent / "feeds"
@@ -175,6 +178,30 @@ def test_results_and_errors_survive_a_process_boundary() -> None:
         caught.value.kind,
         caught.value.message,
     )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        Entry("g", "https://x.example/1", "T", "S", "A", "en", datetime(2026, 1, 2, tzinfo=UTC)),
+        Fingerprint("t", "h", frozenset({1, -2})),
+        Prepared(
+            "k",
+            Entry(
+                "g", "https://x.example/1", "T", "S", "A", "en", datetime(2026, 1, 2, tzinfo=UTC)
+            ),
+            "https://x.example/1",
+            Fingerprint("t", "h", frozenset({1, -2})),
+        ),
+    ],
+)
+def test_what_a_parser_process_sends_back_keeps_every_field(value: Any) -> None:
+    """An entry, a fingerprint and a prepared entry pickle with every field they have (they
+    pickle as their constructor's arguments, so a new field must be added there too)."""
+    copy = pickle.loads(pickle.dumps(value))
+    assert copy == value
+    for field in dataclasses.fields(value):
+        assert getattr(copy, field.name) == getattr(value, field.name) is not None
 
 
 @settings(max_examples=200, deadline=None)

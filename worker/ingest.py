@@ -118,6 +118,10 @@ class Prepared:
     canonical: str | None
     print_: Fingerprint
 
+    def __reduce__(self) -> tuple[type[Prepared], tuple[str, Entry, str | None, Fingerprint]]:
+        """Pickle as the arguments of the constructor (see `Entry.__reduce__`)."""
+        return (Prepared, (self.key, self.entry, self.canonical, self.print_))
+
 
 def prepare(
     entry: Entry,

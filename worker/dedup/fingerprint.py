@@ -21,6 +21,10 @@ class Fingerprint:
     content_hash: str
     shingles: frozenset[int]
 
+    def __reduce__(self) -> tuple[type[Fingerprint], tuple[str, str, frozenset[int]]]:
+        """Pickle as the arguments of the constructor (see `Entry.__reduce__`)."""
+        return (Fingerprint, (self.text, self.content_hash, self.shingles))
+
     @property
     def size(self) -> int:
         """The number of shingles (store it as the document's `shingle_count`)."""
