@@ -244,7 +244,8 @@ def main() -> None:
             rate = stored / wall
             print(
                 f"  stored {rate:.0f} stories/s of cycle wall time = "
-                f"{rate / raw_rate:.0%} of the raw parse rate"
+                f"{rate / raw_rate:.0%} of the raw parse rate (of the rate measured before: "
+                f"{rate / raw_rates[0]:.0%}, after: {rate / raw_rates[1]:.0%})"
             )
             per_story = storing[number] * 1000 / stored
             print(
