@@ -40,6 +40,7 @@ _BYLINE = re.compile(
     r"(?:\s*[,|]\s*[\w .]{0,40})?[\s|]*$",
     re.M,
 )
+_RIGHTS_TRAILER = r".*\ball\s+rights\s+reserved\b.*"
 _TRAILERS = (
     r"(?:additional\s+)?reporting\s+by\b.*",
     r"(?:writing|editing|compiled|produced)\s+by\b.*",
@@ -50,14 +51,19 @@ _TRAILERS = (
     r"(?:related|advertisement|share\s+this\s+article)\s*:?",
     r"our\s+standards\s*:.*",
     r"(?:©|\(c\)|copyright\b).*",
+    _RIGHTS_TRAILER,
     r"\((?:recasts|updates|adds|rewrites|corrects|refiles|changes)\b[^)]*\)",
     r"\[[^\]]*\]\([^)]*\)",
     r"[-–—|*•]+",
 )
 _TRAILER = re.compile(r"^[\s|]*(?:" + "|".join(_TRAILERS) + r")[\s|]*$", re.M | re.IGNORECASE)
-# Apart from the others: it may start anywhere in the line, so it is only tried on a text
-# that holds the word.
-_RIGHTS = re.compile(r"^[\s|]*.*\ball\s+rights\s+reserved\b.*[\s|]*$", re.M | re.IGNORECASE)
+# A text of one line is a trailer when one of these matches it whole; the rights line
+# (which may start anywhere in the line) is only tried on a text that holds the word.
+_TRAILER_LINE = re.compile(
+    r"[\s|]*(?:" + "|".join(t for t in _TRAILERS if t != _RIGHTS_TRAILER) + r")[\s|]*\Z",
+    re.IGNORECASE,
+)
+_RIGHTS_LINE = re.compile(r"[\s|]*(?:" + _RIGHTS_TRAILER + r")[\s|]*\Z", re.IGNORECASE)
 _AGENCY_TAG = re.compile(rf"\((?:{_AGENCIES})\)", re.IGNORECASE)
 # "Reporting by ...; Editing by ..." glued to the end of the last paragraph.
 _INLINE_CREDITS = re.compile(
@@ -94,9 +100,11 @@ def strip_boilerplate(body: str) -> str:
         text = _sub_lines(_DATELINE, text)
     if "By" in text or "From" in text:
         text = _sub_lines(_BYLINE, text)
-    if "reserved" in folded:
-        text = _sub_lines(_RIGHTS, text)
-    return _sub_lines(_TRAILER, text)
+    if "\n" in text:
+        return _TRAILER.sub("", text)
+    if _TRAILER_LINE.match(text) or ("reserved" in folded and _RIGHTS_LINE.match(text)):
+        return ""  # the whole line is a trailer
+    return text
 
 
 def fold(text: str) -> str:
