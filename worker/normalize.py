@@ -28,8 +28,13 @@ _BREAKING = frozenset(
 # A start or end tag whose attributes hold no angle bracket: nearly all the markup in feed
 # summaries. `_plain_html_to_text` reads a fragment made only of these and text; it gives
 # what `_TextCollector` gives, without a parser object and a call per tag.
-_ATTRIBUTE = r"""\s+[a-zA-Z_:][-\w:.]*(?:\s*=\s*(?:"[^"<>]*"|'[^'<>]*'|[^\s"'=<>`]+))?"""
-_PLAIN_TAG = re.compile(rf"<(/?)([a-zA-Z][a-zA-Z0-9]*)(?:{_ATTRIBUTE})*\s*/?>")
+# Only ASCII spaces: html.parser ends a tag name at no other (`<br\xa0>` is no `br`).
+_SPACE = r"[ \t\n\r\f]"
+_ATTRIBUTE = (
+    rf"""{_SPACE}+[a-zA-Z_:][-a-zA-Z0-9_:.]*"""
+    rf"""(?:{_SPACE}*={_SPACE}*(?:"[^"<>]*"|'[^'<>]*'|[^\s"'=<>`]+))?"""
+)
+_PLAIN_TAG = re.compile(rf"<(/?)([a-zA-Z][a-zA-Z0-9]*)(?:{_ATTRIBUTE})*{_SPACE}*/?>")
 
 
 class _TextCollector(HTMLParser):
