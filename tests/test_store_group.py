@@ -145,6 +145,26 @@ def test_a_group_is_visible_at_commit_and_gone_if_abandoned(worker: Worker) -> N
     assert group.finished == {a.id}
 
 
+class _Interrupted:
+    """Arrivals whose wait for the next feed is interrupted, as by Ctrl-C."""
+
+    def ready(self, within: float = 0.0) -> bool:
+        raise KeyboardInterrupt
+
+
+def test_an_interrupted_wait_for_the_next_feed_keeps_the_open_group(worker: Worker) -> None:
+    """Ctrl-C while the group waits for its next feed: what the group stored is committed
+    before the interruption goes on, as it was before the wait."""
+    a, _, _ = claimed(worker)
+    report = PollReport()
+    group = StoreGroup(worker, report)
+    group.store(changed(a))
+    with pytest.raises(KeyboardInterrupt):
+        pipeline._next_in_time(_Interrupted(), group)  # type: ignore[arg-type]
+    assert stories_by_feed(worker) == {a.id: 3}
+    assert group.finished == {a.id}
+
+
 def test_stories_are_committed_while_a_later_feed_is_still_downloading(
     database_url: str, tmp_path: Path, feed_server: LocalServer
 ) -> None:

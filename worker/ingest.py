@@ -120,7 +120,7 @@ class Prepared:
 
     def __reduce__(self) -> tuple[type[Prepared], tuple[str, Entry, str | None, Fingerprint]]:
         """Pickle as the arguments of the constructor (see `Entry.__reduce__`)."""
-        return (Prepared, (self.key, self.entry, self.canonical, self.print_))
+        return (type(self), (self.key, self.entry, self.canonical, self.print_))
 
 
 def prepare(

@@ -30,7 +30,7 @@ class Entry:
     def __reduce__(self) -> tuple[type[Entry], tuple[Any, ...]]:
         """Pickle as the arguments of the constructor: half the work of the default for a
         slotted dataclass, on both sides of the parser processes' pipe."""
-        return (Entry, (self.guid, self.url, self.title, self.summary, self.author,
+        return (type(self), (self.guid, self.url, self.title, self.summary, self.author,
                         self.language, self.published))  # fmt: skip
 
 

@@ -105,7 +105,7 @@ def poll_feeds(worker: Worker) -> PollReport:
                     quiet.append((state, result))
                 else:
                     group.store(Changed(state, result, parsed, prepared))
-                if group.full() or not arrivals.ready(within=group.seconds_left()):
+                if group.full() or not _next_in_time(arrivals, group):
                     group.commit()
             group.commit()
     except Exception:  # fetching broke off: keep what was stored, give back the rest
@@ -190,6 +190,19 @@ def feed_lease(worker: Worker) -> timedelta:
     """
     deadline = timedelta(seconds=2 * worker.settings.request_timeout_seconds + 30)
     return max(worker.poll_interval, deadline)
+
+
+def _next_in_time(arrivals: Arrivals, group: StoreGroup) -> bool:
+    """Whether the next feed comes while `group` may stay open.
+
+    Interrupted while waiting (Ctrl-C, or the fetch thread's own interruption), the group
+    is committed first: what was stored before the wait is kept, as it was before waiting.
+    """
+    try:
+        return arrivals.ready(within=group.seconds_left())
+    except BaseException:
+        group.commit()
+        raise
 
 
 STORE_GROUP_FEEDS = 32

@@ -23,7 +23,7 @@ class Fingerprint:
 
     def __reduce__(self) -> tuple[type[Fingerprint], tuple[str, str, frozenset[int]]]:
         """Pickle as the arguments of the constructor (see `Entry.__reduce__`)."""
-        return (Fingerprint, (self.text, self.content_hash, self.shingles))
+        return (type(self), (self.text, self.content_hash, self.shingles))
 
     @property
     def size(self) -> int:
