@@ -91,6 +91,19 @@ def stories_by_feed(worker: Worker) -> dict[int, int]:
         return dict(rows.all())
 
 
+def watching(
+    database_url: str, tmp_path: Path, urls: list[str], query: str, clock: Any = lambda: NOW
+) -> Worker:
+    """A worker whose one watchlist (`query`) polls `urls` of the local server."""
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / "x.yaml").write_text(
+        f"name: x\nquery: {query}\nschedule: '0 8 * * *'\nfeeds: [{', '.join(urls)}]\n"
+    )
+    settings = load_settings(database_url=database_url, watchlists_dir=tmp_path / "w",
+                             allow_hosts=["127.0.0.1"], parse_workers=0)  # fmt: skip
+    return build_worker(settings, clock=clock, env={})
+
+
 def poll_while_slow(
     worker: Worker, release: threading.Event, wanted: int
 ) -> tuple[int, PollReport]:
@@ -180,14 +193,8 @@ def test_stories_are_committed_while_a_later_feed_is_still_downloading(
 
     feed_server.routes["/fast"] = Response(fast, 200, {"content-type": "application/rss+xml"})
     feed_server.routes["/slow"] = slowly
-    (tmp_path / "w").mkdir()
-    (tmp_path / "w" / "x.yaml").write_text(
-        "name: x\nquery: news\nschedule: '0 8 * * *'\n"
-        f"feeds: [{feed_server.url('/fast')}, {feed_server.url('/slow')}]\n"
-    )
-    settings = load_settings(database_url=database_url, watchlists_dir=tmp_path / "w",
-                             allow_hosts=["127.0.0.1"], parse_workers=0)  # fmt: skip
-    worker = build_worker(settings, clock=lambda: NOW, env={})
+    urls = [feed_server.url("/fast"), feed_server.url("/slow")]
+    worker = watching(database_url, tmp_path, urls, "news")
     try:
         upgrade(worker.engine)
         worker.registry.refresh()
@@ -217,14 +224,8 @@ def test_a_feed_that_comes_soon_after_joins_the_open_group(
         bodies["first"], 200, {"content-type": "application/rss+xml"}
     )
     feed_server.routes["/second"] = second
-    (tmp_path / "w").mkdir()
-    (tmp_path / "w" / "x.yaml").write_text(
-        "name: x\nquery: harbour\nschedule: '0 8 * * *'\n"
-        f"feeds: [{feed_server.url('/first')}, {feed_server.url('/second')}]\n"
-    )
-    settings = load_settings(database_url=database_url, watchlists_dir=tmp_path / "w",
-                             allow_hosts=["127.0.0.1"], parse_workers=0)  # fmt: skip
-    worker = build_worker(settings, clock=lambda: NOW, env={})
+    urls = [feed_server.url("/first"), feed_server.url("/second")]
+    worker = watching(database_url, tmp_path, urls, "harbour")
     commits: list[int] = []  # the stories each committed transaction inserted
     inserted = {"stories": 0}
 
@@ -275,15 +276,9 @@ def test_an_unchanged_feed_between_does_not_keep_the_transaction_open(
         return Response(rss("c", items["c"]), 200, {"content-type": feed["rss"]})
 
     feed_server.routes.update({"/a": a, "/b": b, "/c": c})
-    (tmp_path / "w").mkdir()
-    urls = ", ".join(feed_server.url(f"/{name}") for name in "abc")
-    (tmp_path / "w" / "x.yaml").write_text(
-        f"name: x\nquery: harbour\nschedule: '0 8 * * *'\nfeeds: [{urls}]\n"
-    )
     clock = {"now": NOW}
-    settings = load_settings(database_url=database_url, watchlists_dir=tmp_path / "w",
-                             allow_hosts=["127.0.0.1"], parse_workers=0)  # fmt: skip
-    worker = build_worker(settings, clock=lambda: clock["now"], env={})
+    urls = [feed_server.url(f"/{name}") for name in "abc"]
+    worker = watching(database_url, tmp_path, urls, "harbour", clock=lambda: clock["now"])
     try:
         upgrade(worker.engine)
         worker.registry.refresh()
