@@ -136,6 +136,10 @@ def test_shingles_migration_keeps_the_index_and_lists_each_documents_rows(
                 assert unpack_hashes(packed) == sorted(hashes)
             remove_shingles(connection, DocRef("story", 1))
             left = connection.execute(text("SELECT doc_kind, doc_id, hash FROM shingles")).all()
+            owner = connection.execute(
+                text("SELECT shingle_count, shingle_hashes FROM stories WHERE id = 1")
+            ).one()
+        assert tuple(owner) == (0, None)  # the story no longer claims index rows
         assert sorted(left) == sorted(
             (k, i, h) for (k, i), hashes in rows.items() if (k, i) != ("story", 1) for h in hashes
         )

@@ -70,6 +70,7 @@ __all__ = [
     "SqlShingleIndex",
     "add_shingles",
     "check_near_in",
+    "delete_shingle_rows",
     "find_overlaps",
     "find_overlaps_many",
     "insert_new_shingles",
@@ -106,7 +107,7 @@ def add_shingles(conn: Connection, ref: DocRef, shingles: Iterable[int]) -> None
     Call it after inserting the seed or story row, in the same transaction.
     """
     signature = sorted(set(shingles))
-    remove_shingles(conn, ref)
+    delete_shingle_rows(conn, ref)
     if signature:
         conn.execute(
             insert(_SHINGLES),
@@ -127,8 +128,9 @@ _DELETE_ROW = delete(_SHINGLES).where(
 )
 
 
-def remove_shingles(conn: Connection, ref: DocRef) -> None:
-    """Forget the shingles of `ref` (a pruned story, a changed seed), by key.
+def delete_shingle_rows(conn: Connection, ref: DocRef) -> None:
+    """Delete the index rows of `ref` by key, leaving its owner row to the caller (which
+    deletes it, as retention does, or writes its new set, as `add_shingles` does).
 
     The rows to delete are the ones its owner row lists in `shingle_hashes`. A document
     indexed without that list (by a worker older than the list, still running during an
@@ -146,12 +148,20 @@ def remove_shingles(conn: Connection, ref: DocRef) -> None:
             _DELETE_ROW,
             [{"hash": h, "kind": ref.kind, "doc_id": ref.id} for h in unpack_hashes(packed)],
         )
-        conn.execute(update(owner).where(owner.c.id == ref.id).values(shingle_hashes=None))
     elif count:
         log.warning("the shingles of %s %d were found by a scan (no list)", ref.kind, ref.id)
         conn.execute(
             delete(_SHINGLES).where(_SHINGLES.c.doc_kind == ref.kind, _SHINGLES.c.doc_id == ref.id)
         )
+
+
+def remove_shingles(conn: Connection, ref: DocRef) -> None:
+    """Forget the shingles of `ref`: its index rows, and its owner row's count and list."""
+    delete_shingle_rows(conn, ref)
+    owner = _OWNERS[ref.kind]
+    conn.execute(
+        update(owner).where(owner.c.id == ref.id).values(shingle_count=0, shingle_hashes=None)
+    )
 
 
 _LOOKUP = """

@@ -23,7 +23,7 @@ from sqlalchemy import ColumnElement, Exists, and_, delete, exists, or_, select,
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.dedup.decide import DocRef
-from worker.dedup.sql_index import remove_shingles
+from worker.dedup.sql_index import delete_shingle_rows
 from worker.store import leases, outbox
 from worker.store.tables import Delivery, DeliveryAttempt, DigestRow, MatchRow, Story
 
@@ -146,7 +146,7 @@ def _prune_stories(session: Session, now: datetime, policy: RetentionPolicy) -> 
     if ids:
         connection = session.connection()
         for story_id in ids:
-            remove_shingles(connection, DocRef("story", story_id))
+            delete_shingle_rows(connection, DocRef("story", story_id))  # row deleted below
         session.execute(delete(MatchRow).where(MatchRow.story_id.in_(ids)))
         session.execute(delete(Story).where(Story.id.in_(ids)))
     return len(ids)
