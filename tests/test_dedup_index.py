@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,7 +18,14 @@ from sqlalchemy import Connection, Engine, Insert, create_engine, insert, select
 from worker.dedup.decide import DedupDecision, DocRef
 from worker.dedup.fingerprint import check_near, fingerprint
 from worker.dedup.memory_index import BatchIndex, MemoryShingleIndex, ShingleIndex
-from worker.dedup.sql_index import SqlShingleIndex, add_shingles, check_near_in
+from worker.dedup.pending import PendingShingles
+from worker.dedup.sql_index import (
+    SqlShingleIndex,
+    add_shingles,
+    check_near_in,
+    find_overlaps_many,
+    insert_new_shingles,
+)
 from worker.errors import StoreError
 from worker.store.db import create_db_engine, upgrade
 from worker.store.tables import Feed, SeedDocument, Story
@@ -288,3 +296,53 @@ def test_batch_index_finds_what_the_memory_index_finds(
         assert found == expected
         batch.add(number, signature)
         memory.add(DocRef("story", number), signature)
+
+
+def _story_row(conn: Connection, feed_id: int, size: int, seen: datetime) -> DocRef:
+    """A bare story row of `size` shingles first seen at `seen`."""
+    values = {
+        "feed_id": feed_id,
+        "guid": uuid.uuid4().hex,
+        "title": "t",
+        "summary": "s",
+        "published_at": seen,
+        "first_seen_at": seen,
+        "content_hash": uuid.uuid4().hex,
+        "shingle_count": size,
+    }
+    return DocRef("story", _insert(conn, insert(Story).values(values)))
+
+
+def test_pending_documents_are_found_as_if_their_rows_were_written(engine: Engine) -> None:
+    """Look-ups with some documents still pending give what they give once those
+    documents' rows are in the table: shared counts, sizes, the postings cap and the
+    `since` cut-off included (small hash ranges make every case come up)."""
+    rng = random.Random(20261122)
+    since = NOW - timedelta(days=1)
+    with engine.connect() as conn:
+        feed_id = _insert(conn, insert(Feed).values(url="https://x.test/p"))
+        conn.commit()
+        for _ in range(60):
+            with conn.begin() as transaction:
+                universe, max_postings = rng.randint(6, 16), rng.randint(1, 3)
+
+                def signature(universe: int = universe) -> frozenset[int]:
+                    return frozenset(rng.sample(range(universe), rng.randint(1, 6)))
+
+                for _ in range(rng.randint(0, 6)):  # written before the look-up
+                    shingles = signature()
+                    seen = rng.choice([NOW, NOW - timedelta(days=3)])
+                    add_shingles(conn, _story_row(conn, feed_id, 0, seen), shingles)  # sets size
+                pending = PendingShingles()
+                for _ in range(rng.randint(1, 6)):
+                    shingles = signature()
+                    seen = rng.choice([NOW, NOW - timedelta(days=3)])
+                    ref = _story_row(conn, feed_id, len(shingles), seen)
+                    pending.add(ref, shingles, seen)
+                queries = [signature() for _ in range(rng.randint(1, 4))]
+                least = rng.randint(1, 3)
+                found = find_overlaps_many(conn, queries, since, least, max_postings, pending)
+                insert_new_shingles(conn, pending.docs)
+                expected = find_overlaps_many(conn, queries, since, least, max_postings)
+                transaction.rollback()
+            assert found == expected

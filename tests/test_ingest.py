@@ -227,3 +227,47 @@ def test_stored_stories_list_their_index_rows_and_retention_removes_them(worker:
     with worker.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Story)) == 0
         assert session.scalar(select(func.count()).select_from(Shingle)) == 0
+
+
+def shingle_rows(worker: Worker) -> int:
+    """The rows of the shingle index, as another connection sees them."""
+    with worker.sessions() as session:
+        return session.scalar(select(func.count()).select_from(Shingle)) or 0
+
+
+def test_a_copy_from_a_later_feed_of_the_same_transaction_is_dropped(worker: Worker) -> None:
+    """Feeds stored in one transaction: the second feed's reprint of the first feed's
+    story is a duplicate, though the first story's index rows are written only at commit."""
+    size = fingerprint("Nippon Steel pledges $11bn more", WIRE).size
+    with worker.sessions.begin() as session:
+        (first,), _ = ingest_entries(
+            session, 1, [entry("a1", "Nippon Steel pledges $11bn more", WIRE)], NOW, worker.near
+        )
+        fresh, duplicates = ingest_entries(
+            session,
+            2,
+            [entry("b1", "Mills get billions", "By Ann Writer\n" + WIRE), entry("b2", "", OTHER)],
+            NOW,
+            worker.near,
+        )
+        in_transaction = session.scalar(select(func.count()).select_from(Shingle))
+    assert ([story.title for story in fresh], duplicates) == ([""], 1)
+    reprint = stories(worker)["b1"]
+    assert (reprint.dup_layer, reprint.dup_of_id) == ("near", first.id)
+    assert in_transaction == 0  # waiting for the commit
+    assert shingle_rows(worker) == size + fingerprint("", OTHER).size
+
+
+def test_a_rolled_back_transaction_leaves_no_index_rows(worker: Worker) -> None:
+    """Stories rolled back take their waiting index rows with them: the session's next
+    transaction writes none of them, and a later copy of the story is new."""
+    with worker.sessions() as session:
+        with session.begin():
+            ingest_entries(session, 1, [entry("a1", "Steel", WIRE)], NOW, worker.near)
+            session.rollback()
+        with session.begin():
+            ingest_entries(session, 1, [entry("t1", "Toyota", OTHER)], NOW, worker.near)
+    assert set(stories(worker)) == {"t1"}
+    assert shingle_rows(worker) == fingerprint("Toyota", OTHER).size
+    kept, duplicates = ingest(worker, 2, [entry("b1", "Steel", "By Ann Writer\n" + WIRE)])
+    assert (len(kept), duplicates) == (1, 0)

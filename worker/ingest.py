@@ -74,8 +74,13 @@ class NearDuplicates(Protocol):
         """Stored seeds and recent stories sharing shingles with each fingerprint."""
         ...
 
-    def index_new(self, session: Session, docs: Sequence[tuple[int, Fingerprint]]) -> None:
-        """Index stories just inserted (their `shingle_count` is already set)."""
+    def index_new(
+        self, session: Session, docs: Sequence[tuple[int, Fingerprint]], now: datetime
+    ) -> None:
+        """Index stories just inserted, first seen at `now` (their `shingle_count` is set).
+
+        The rows may wait until the session commits; `candidates` finds them meanwhile.
+        """
         ...
 
     def index(
@@ -191,7 +196,7 @@ def ingest_entries(
         return [], 0
     _judge(session, batch, now, near)
     _insert(session, feed_id, batch, now)
-    near.index_new(session, [(p.id, p.print_) for p in batch if p.verdict.kind != "duplicate"])
+    near.index_new(session, [(p.id, p.print_) for p in batch if p.verdict.kind != "duplicate"], now)
     clusters = _clusters(session, batch)
     fresh = [
         StoredStory(

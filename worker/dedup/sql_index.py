@@ -20,7 +20,10 @@ of the new document's shingles (no scan of the corpus):
 The new document's hashes travel as one parameter: a JSON array read with
 ``json_each`` on SQLite, a ``BIGINT[]`` with ``hash = ANY(:hashes)`` on PostgreSQL, so the
 statement text never changes. The same query joins each document's ``shingle_count`` and,
-for stories, keeps only those first seen at or after ``:since``.
+for stories, keeps only those first seen at or after ``:since``. `find_overlaps_many`, the
+look-up of a whole feed, reads the postings and counts shared shingles itself, then reads
+the sizes of the few documents that share enough; it also finds the documents of the
+caller's transaction whose rows are still pending (`dedup.pending`).
 The functions that take a `Connection` run inside the caller's transaction; the
 `SqlShingleIndex` class opens its own. SQLAlchemy errors become `StoreError`.
 """
@@ -31,12 +34,14 @@ import logging
 import struct
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
     Connection,
     Engine,
+    Integer,
     String,
     Table,
     TextClause,
@@ -49,6 +54,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.types import TypeEngine
 
 from worker.dedup.decide import (
     DEFAULT_THRESHOLDS,
@@ -61,6 +67,7 @@ from worker.dedup.decide import (
 )
 from worker.dedup.fingerprint import Fingerprint
 from worker.dedup.memory_index import MAX_POSTINGS
+from worker.dedup.pending import PendingShingles
 from worker.errors import StoreError
 from worker.store.arrays import in_list, list_value
 from worker.store.tables import SeedDocument, Shingle, Story
@@ -186,17 +193,23 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SINCE = bindparam("since", type_=UTCDateTime())
 
 
-def _by_dialect(sql: str) -> dict[str, TextClause]:
-    """`sql` for SQLite and PostgreSQL, its `:hashes` bound as one list (`store.arrays`).
+def _by_dialect(
+    sql: str, lists: tuple[str, ...] = ("hashes",), element: TypeEngine[int] | None = None
+) -> dict[str, TextClause]:
+    """`sql` for SQLite and PostgreSQL, each of its `lists` bound as one list (`store.arrays`).
 
-    Whatever the number of hashes, the statement text is the same, so it is prepared once.
+    `{in_NAME}` in `sql` stands for `IN` the list `:NAME`. Whatever the lengths of the
+    lists, the statement text is the same, so it is prepared once.
     """
-    return {
-        "sqlite": text(sql.format(in_hashes=in_list("sqlite", "hashes"))).bindparams(_SINCE),
-        "postgresql": text(sql.format(in_hashes=in_list("postgresql", "hashes"))).bindparams(
-            _SINCE, bindparam("hashes", type_=ARRAY(BigInteger()))
-        ),
-    }
+    item = element if element is not None else BigInteger()
+    since = [_SINCE] if ":since" in sql else []
+    statements: dict[str, TextClause] = {}
+    for dialect in ("sqlite", "postgresql"):
+        clause = text(sql.format(**{f"in_{name}": in_list(dialect, name) for name in lists}))
+        arrays = [bindparam(name, type_=ARRAY(item)) for name in lists]
+        typed = arrays if dialect == "postgresql" else []
+        statements[dialect] = clause.bindparams(*since, *typed)
+    return statements
 
 
 def _statement(conn: Connection, statements: dict[str, TextClause]) -> TextClause:
@@ -244,27 +257,40 @@ def find_overlaps(
 
 
 _POSTINGS = """
-WITH hits AS (
+SELECT hash, doc_kind, doc_id FROM (
     SELECT hash, doc_kind, doc_id, count(*) OVER (PARTITION BY hash) AS postings
     FROM shingles WHERE hash {in_hashes}
-)
-SELECT hash, doc_kind, doc_id,
-       CASE WHEN doc_kind = 'seed'
-            THEN (SELECT shingle_count FROM seed_documents WHERE id = hits.doc_id)
-            ELSE (SELECT shingle_count FROM stories
-                  WHERE id = hits.doc_id AND first_seen_at >= :since)
-       END
-FROM hits
+) AS hits
 WHERE postings <= :max_postings
 """
-"""The postings of a batch's rare shingles, each with its document's size.
+"""The postings of a batch's rare shingles.
 
-Written so that the plan is the same with or without table statistics: the shingles are
-read once through the primary key, and each document's size is a primary-key look-up.
-A join here let PostgreSQL, on a fresh database that had not been analysed yet, scan the
-whole shingle table for every feed (75 ms per feed at 15,000 stories, and growing).
+Read once through the primary key, with or without table statistics. The documents'
+sizes are read afterwards, only for those that share enough shingles to be candidates
+(a handful per feed, against hundreds of postings): a size look-up per posting here
+took half the time of the statement. A join here let PostgreSQL, on a fresh database
+that had not been analysed yet, scan the whole shingle table for every feed (75 ms per
+feed at 15,000 stories, and growing).
 """
 _POSTINGS_BY_DIALECT = _by_dialect(_POSTINGS)
+
+_COMMON = """
+SELECT hash FROM shingles WHERE hash {in_hashes}
+GROUP BY hash HAVING count(*) > :max_postings
+"""
+"""Which of some shingles more than `max_postings` stored documents hold."""
+_COMMON_BY_DIALECT = _by_dialect(_COMMON)
+
+_SIZES = """
+SELECT doc_kind, id, shingle_count FROM (
+    SELECT 'seed' AS doc_kind, id, shingle_count FROM seed_documents WHERE id {in_seeds}
+    UNION ALL
+    SELECT 'story' AS doc_kind, id, shingle_count FROM stories
+    WHERE id {in_stories} AND first_seen_at >= :since
+) AS sizes
+"""
+"""The shingle count of some seeds and of those of some stories first seen since `since`."""
+_SIZES_BY_DIALECT = _by_dialect(_SIZES, lists=("seeds", "stories"), element=Integer())
 
 
 def find_overlaps_many(
@@ -273,38 +299,115 @@ def find_overlaps_many(
     since: datetime | None = None,
     min_shared: int = MIN_SHARED_RELATED,
     max_postings: int = MAX_POSTINGS,
+    pending: PendingShingles | None = None,
 ) -> list[list[Candidate]]:
-    """`find_overlaps` for many new documents at once, in one statement.
+    """`find_overlaps` for many new documents at once.
 
-    It reads the postings of every rare shingle of the batch and counts shared shingles
-    per new document here, so a feed's worth of stories costs one round trip.
+    It reads the postings of every rare shingle of the batch, counts shared shingles per
+    new document here, then reads the sizes of the documents that share enough: a feed's
+    worth of stories costs two round trips. `pending` holds documents of the caller's
+    transaction that are not in the table yet; they are found as if they were.
     """
     sets = [frozenset(shingles) for shingles in shingle_sets]
     hashes = sorted(set().union(*sets)) if sets else []
     if not hashes:
         return [[] for _ in sets]
-    params: dict[str, Any] = {"max_postings": max_postings, "since": since or _EPOCH}
-    statement = _statement(conn, _POSTINGS_BY_DIALECT)
-    params["hashes"] = list_value(conn.dialect.name, hashes)
-    postings: dict[int, list[tuple[DocRef, int]]] = {}
-    for hash_, kind, doc_id, size in conn.execute(statement, params).all():
-        if size is not None:
-            postings.setdefault(int(hash_), []).append((_ref(kind, int(doc_id)), int(size)))
+    dialect = conn.dialect.name
+    postings: dict[int, list[DocRef]] = {}
+    found = conn.execute(
+        _statement(conn, _POSTINGS_BY_DIALECT),
+        {"hashes": list_value(dialect, hashes), "max_postings": max_postings},
+    )
+    for hash_, kind, doc_id in found:
+        postings.setdefault(int(hash_), []).append(_ref(kind, int(doc_id)))
+    if pending:
+        _add_pending(conn, postings, hashes, pending, max_postings)
     least = max(min_shared, 1)
-    found: list[list[Candidate]] = []
+    counts: list[dict[DocRef, int]] = []
     for signature in sets:
         shared: dict[DocRef, int] = {}
-        sizes: dict[DocRef, int] = {}
         for hash_ in signature:
-            for ref, size in postings.get(hash_, ()):
+            for ref in postings.get(hash_, ()):
                 shared[ref] = shared.get(ref, 0) + 1
-                sizes[ref] = size
+        counts.append({ref: n for ref, n in shared.items() if n >= least})
+    sizes = _sizes(conn, set().union(*counts), since or _EPOCH, pending)
+    result: list[list[Candidate]] = []
+    for shared in counts:
         candidates = [
-            Candidate(ref=ref, shared=n, size=sizes[ref]) for ref, n in shared.items() if n >= least
+            Candidate(ref=ref, shared=n, size=sizes[ref])
+            for ref, n in shared.items()
+            if ref in sizes
         ]
         candidates.sort(key=lambda c: (-c.shared, c.ref))
-        found.append(candidates)
-    return found
+        result.append(candidates)
+    return result
+
+
+def _add_pending(
+    conn: Connection,
+    postings: dict[int, list[DocRef]],
+    hashes: Sequence[int],
+    pending: PendingShingles,
+    max_postings: int,
+) -> None:
+    """Add the pending documents to `postings`, skipping shingles then held by too many.
+
+    `postings` has every rare shingle's stored documents. A shingle missing from it is
+    held by none, or by more than `max_postings`: which of these, only the table says.
+    """
+    unknown: list[int] = []
+    waiting_for: dict[int, list[DocRef]] = {}
+    for hash_ in hashes:
+        waiting = pending.holders(hash_)
+        if not waiting:
+            continue
+        waiting_for[hash_] = waiting
+        stored = postings.get(hash_)
+        if stored is None:
+            unknown.append(hash_)
+        elif len(stored) + len(waiting) > max_postings:
+            del postings[hash_]
+        else:
+            postings[hash_] = stored + waiting
+    if not unknown:
+        return
+    common = {
+        int(row[0])
+        for row in conn.execute(
+            _statement(conn, _COMMON_BY_DIALECT),
+            {"hashes": list_value(conn.dialect.name, unknown), "max_postings": max_postings},
+        )
+    }
+    for hash_ in unknown:
+        waiting = waiting_for[hash_]
+        if hash_ not in common and len(waiting) <= max_postings:
+            postings[hash_] = waiting
+
+
+def _sizes(
+    conn: Connection, refs: set[DocRef], since: datetime, pending: PendingShingles | None
+) -> dict[DocRef, int]:
+    """The shingle count of each of `refs` that may be a candidate: every seed, and the
+    stories first seen at or after `since`."""
+    sizes: dict[DocRef, int] = {}
+    stored: list[DocRef] = []
+    for ref in refs:
+        held = pending.seen.get(ref) if pending else None
+        if held is None:
+            stored.append(ref)
+        elif held[1] >= since:
+            sizes[ref] = held[0]
+    if not stored:
+        return sizes
+    dialect = conn.dialect.name
+    params = {
+        "seeds": list_value(dialect, sorted(r.id for r in stored if r.kind == "seed")),
+        "stories": list_value(dialect, sorted(r.id for r in stored if r.kind == "story")),
+        "since": since,
+    }
+    for kind, doc_id, size in conn.execute(_statement(conn, _SIZES_BY_DIALECT), params):
+        sizes[_ref(kind, int(doc_id))] = int(size)
+    return sizes
 
 
 def insert_new_shingles(conn: Connection, docs: Sequence[tuple[DocRef, Iterable[int]]]) -> None:
@@ -316,7 +419,8 @@ def insert_new_shingles(conn: Connection, docs: Sequence[tuple[DocRef, Iterable[
     The owner rows' `shingle_count` and `shingle_hashes` (`pack_hashes`) are the caller's
     to set, when it inserts them.
     """
-    rows = sorted((h, ref.kind, ref.id) for ref, shingles in docs for h in set(shingles))
+    rows = [(h, ref.kind, ref.id) for ref, shingles in docs for h in set(shingles)]
+    rows.sort(key=itemgetter(0))  # a hash shared by two of them: either order will do
     if not rows:
         return
     if conn.dialect.name == "postgresql":

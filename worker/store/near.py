@@ -1,15 +1,49 @@
-"""The near-duplicate layer on the database: fingerprints in, verdicts out."""
+"""The near-duplicate layer on the database: fingerprints in, verdicts out.
+
+The shingle rows of the stories a session stores wait in the session
+(`dedup.pending.PendingShingles`) and are written when it commits, all at once and in
+the order of the index; a rollback drops them with the stories.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy.orm import Session
+from sqlalchemy import event
+from sqlalchemy.orm import Session, SessionTransaction
 
 from worker.dedup.decide import Candidate, DocRef, Thresholds
 from worker.dedup.fingerprint import Fingerprint, fingerprint
+from worker.dedup.pending import PendingShingles
 from worker.dedup.sql_index import add_shingles, find_overlaps_many, insert_new_shingles
+
+_PENDING = "wirewatch.pending_shingles"
+"""The key of a session's `PendingShingles` in `Session.info`."""
+
+
+def pending_shingles(session: Session) -> PendingShingles | None:
+    """The shingles `session` holds for its open transaction, if any."""
+    pending = session.info.get(_PENDING)
+    return pending if isinstance(pending, PendingShingles) else None
+
+
+def write_pending(session: Session) -> None:
+    """Write the shingle rows `session` holds to the index now, in its transaction."""
+    pending = session.info.pop(_PENDING, None)
+    if isinstance(pending, PendingShingles) and pending:
+        insert_new_shingles(session.connection(), pending.docs)
+
+
+@event.listens_for(Session, "before_commit")
+def _write_before_commit(session: Session) -> None:
+    write_pending(session)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _drop_at_end(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the outermost transaction: committed or rolled back
+        session.info.pop(_PENDING, None)
 
 
 class StoreNearDuplicates:
@@ -37,13 +71,18 @@ class StoreNearDuplicates:
             [p.shingles for p in prints],
             since=now - self.history,
             min_shared=least,
+            pending=pending_shingles(session),
         )
 
-    def index_new(self, session: Session, docs: Sequence[tuple[int, Fingerprint]]) -> None:
-        """Index stories just inserted, in one statement."""
-        insert_new_shingles(
-            session.connection(), [(DocRef("story", doc_id), p.shingles) for doc_id, p in docs]
-        )
+    def index_new(
+        self, session: Session, docs: Sequence[tuple[int, Fingerprint]], now: datetime
+    ) -> None:
+        """Index stories just inserted, first seen at `now`, when the session commits."""
+        pending = pending_shingles(session)
+        if pending is None:
+            pending = session.info[_PENDING] = PendingShingles()
+        for doc_id, print_ in docs:
+            pending.add(DocRef("story", doc_id), print_.shingles, now)
 
     def index(
         self, session: Session, kind: str, doc_id: int, print_: Fingerprint, now: datetime
@@ -51,4 +90,5 @@ class StoreNearDuplicates:
         """Store a document's shingles (and its `shingle_count`)."""
         ref = DocRef(kind="seed" if kind == "seed" else "story", id=doc_id)
         session.flush()
+        write_pending(session)  # the rows to replace may still be waiting
         add_shingles(session.connection(), ref, print_.shingles)
