@@ -271,3 +271,26 @@ def test_a_rolled_back_transaction_leaves_no_index_rows(worker: Worker) -> None:
     assert shingle_rows(worker) == fingerprint("Toyota", OTHER).size
     kept, duplicates = ingest(worker, 2, [entry("b1", "Steel", "By Ann Writer\n" + WIRE)])
     assert (len(kept), duplicates) == (1, 0)
+
+
+def test_a_stored_story_row_is_what_sqlalchemy_would_have_written(worker: Worker) -> None:
+    """The story insert hands the driver values converted as SQLAlchemy's own insert would:
+    the raw row of an ingested story equals the one an ORM-level insert of it writes."""
+    published = datetime(2026, 3, 1, 23, 59, 58, 123456, tzinfo=UTC)
+    item = Entry(guid="raw", url="https://x.example/raw?utm_source=a", title="Steel",
+                 summary=WIRE, author="Ann Writer", language="en", published=published)  # fmt: skip
+    kept, _ = ingest(worker, 1, [item])
+    with worker.sessions.begin() as session:
+        stored = session.get(Story, kept[0])
+        assert stored is not None
+        values = {
+            column.name: getattr(stored, column.name)
+            for column in Story.__table__.columns
+            if column.name not in ("id", "guid")
+        }
+        session.execute(insert(Story).values(guid="copy", **values))
+    columns = [c.name for c in Story.__table__.columns if c.name not in ("id", "guid")]
+    with worker.engine.connect() as conn:
+        first, copy = conn.exec_driver_sql(f"SELECT {', '.join(columns)} FROM stories").all()
+    assert dict(zip(columns, first, strict=True)) == dict(zip(columns, copy, strict=True))
+    assert stored.published_at == published and stored.first_seen_at == NOW

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Dialect, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from worker.dedup.canonical import canonical_url
@@ -271,57 +271,99 @@ def _verdict(decision: DedupDecision) -> Verdict:
     )
 
 
+_STORY_COLUMNS = (
+    "feed_id", "guid", "url", "canonical_url", "title", "summary", "author", "language",
+    "published_at", "first_seen_at", "content_hash", "shingle_count", "shingle_hashes",
+    "dup_kind", "dup_layer", "dup_of_kind", "dup_of_id", "dup_containment", "dup_jaccard",
+)  # fmt: skip
+"""The columns a new story row is given, in the order `_story_row` lists their values."""
+
+
+def _story_row(p: _Pending, feed_id: int, now: datetime) -> tuple[Any, ...]:
+    """The values of `p`'s new row, in the order of `_STORY_COLUMNS`."""
+    kept = p.verdict.kind != "duplicate"
+    verdict = p.verdict
+    return (
+        feed_id, p.key, p.entry.url, p.canonical, p.entry.title, p.entry.summary,
+        p.entry.author, p.entry.language, p.entry.published or now, now,
+        p.print_.content_hash, p.print_.size if kept else 0,
+        pack_hashes(p.print_.shingles) if kept else None,
+        None if verdict.kind == "new" else verdict.kind, verdict.layer, verdict.other_kind,
+        verdict.other_id, verdict.containment, verdict.jaccard,
+    )  # fmt: skip
+
+
 def _insert(session: Session, feed_id: int, batch: list[_Pending], now: datetime) -> None:
     """Insert the batch in one statement and learn the new ids."""
-    rows = [
-        {
-            "feed_id": feed_id,
-            "guid": p.key,
-            "url": p.entry.url,
-            "canonical_url": p.canonical,
-            "title": p.entry.title,
-            "summary": p.entry.summary,
-            "author": p.entry.author,
-            "language": p.entry.language,
-            "published_at": p.entry.published or now,
-            "first_seen_at": now,
-            "content_hash": p.print_.content_hash,
-            "shingle_count": p.print_.size if p.verdict.kind != "duplicate" else 0,
-            "shingle_hashes": (
-                pack_hashes(p.print_.shingles) if p.verdict.kind != "duplicate" else None
-            ),
-            "dup_kind": None if p.verdict.kind == "new" else p.verdict.kind,
-            "dup_layer": p.verdict.layer,
-            "dup_of_kind": p.verdict.other_kind,
-            "dup_of_id": p.verdict.other_id,
-            "dup_containment": p.verdict.containment,
-            "dup_jaccard": p.verdict.jaccard,
-            "cluster_id": None,
-        }
-        for p in batch
-    ]
+    rows = [_story_row(p, feed_id, now) for p in batch]
     connection = session.connection()
     if connection.dialect.name == "sqlite":
         ids = _insert_sqlite(connection, feed_id, rows)
     else:
         # RETURNING in any order, matched back by guid (unique per feed)
         statement = insert(STORIES).returning(STORIES.c.guid, STORIES.c.id)
-        ids = {row[0]: row[1] for row in connection.execute(statement, rows)}
+        values = [dict(zip(_STORY_COLUMNS, row, strict=True)) for row in rows]
+        ids = {row[0]: row[1] for row in connection.execute(statement, values)}
     for pending in batch:
         pending.id = ids[pending.key]
 
 
+@dataclass(frozen=True, slots=True)
+class _DriverInsert:
+    """The story insert as the driver takes it: SQL text, and the conversions SQLAlchemy
+    would make to each column's values (`TypeEngine.bind_processor`), where there are any.
+    """
+
+    sql: str
+    conversions: tuple[tuple[int, Callable[[Any], Any]], ...]
+
+    @classmethod
+    def of(cls, dialect: Dialect) -> _DriverInsert:
+        marker = "?" if dialect.paramstyle == "qmark" else "%s"
+        sql = (
+            f"INSERT INTO stories ({', '.join(_STORY_COLUMNS)}) "
+            f"VALUES ({', '.join([marker] * len(_STORY_COLUMNS))})"
+        )
+        conversions = []
+        for position, name in enumerate(_STORY_COLUMNS):
+            convert = STORIES.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+            if convert is not None:
+                conversions.append((position, convert))
+        return cls(sql, tuple(conversions))
+
+    def rows(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """`rows` with each value converted as SQLAlchemy would."""
+        if not self.conversions:
+            return rows
+        converted = []
+        for row in rows:
+            values = list(row)
+            for position, convert in self.conversions:
+                values[position] = convert(values[position])
+            converted.append(tuple(values))
+        return converted
+
+
+_DRIVER_INSERTS: dict[Dialect, _DriverInsert] = {}
+
+
 def _insert_sqlite(
-    connection: Connection, feed_id: int, rows: list[dict[str, Any]]
+    connection: Connection, feed_id: int, rows: list[tuple[Any, ...]]
 ) -> dict[str, int]:
     """Insert with the driver's `executemany` and read the new ids back by rowid range.
 
     SQLite has one writer at a time and gives each new row the largest rowid plus one,
     so the rows of one `executemany` get consecutive ids ending at `last_insert_rowid()`.
     Reading them back (and checking that every guid is there) costs a short range scan;
-    a multi-row `INSERT ... RETURNING` costs several times the insert itself.
+    a multi-row `INSERT ... RETURNING` costs several times the insert itself. The rows go
+    to the driver as tuples, converted once here: SQLAlchemy's per-row handling of a
+    twenty-column insert cost as much as the insert.
     """
-    connection.execute(insert(STORIES), rows)
+    dialect = connection.dialect
+    driver = _DRIVER_INSERTS.get(dialect)
+    if driver is None:
+        driver = _DRIVER_INSERTS[dialect] = _DriverInsert.of(dialect)
+    connection.exec_driver_sql(driver.sql, driver.rows(rows))
     last = connection.exec_driver_sql("SELECT last_insert_rowid()").scalar_one()
     found = connection.execute(
         select(STORIES.c.guid, STORIES.c.id).where(
@@ -329,7 +371,7 @@ def _insert_sqlite(
         )
     )
     ids: dict[str, int] = {row[0]: row[1] for row in found}
-    if ids.keys() != {row["guid"] for row in rows}:
+    if ids.keys() != {row[1] for row in rows}:
         raise StoreError("the new stories did not get consecutive ids")
     return ids
 

@@ -33,7 +33,9 @@ from __future__ import annotations
 import logging
 import struct
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime
+from itertools import repeat
 from operator import itemgetter
 from typing import Any, cast
 
@@ -410,7 +412,7 @@ def _sizes(
     return sizes
 
 
-def insert_new_shingles(conn: Connection, docs: Sequence[tuple[DocRef, Iterable[int]]]) -> None:
+def insert_new_shingles(conn: Connection, docs: Sequence[tuple[DocRef, AbstractSet[int]]]) -> None:
     """Index documents that have no shingles yet, in one statement.
 
     The rows go straight to the driver's `executemany` (tens of rows per story make
@@ -419,7 +421,9 @@ def insert_new_shingles(conn: Connection, docs: Sequence[tuple[DocRef, Iterable[
     The owner rows' `shingle_count` and `shingle_hashes` (`pack_hashes`) are the caller's
     to set, when it inserts them.
     """
-    rows = [(h, ref.kind, ref.id) for ref, shingles in docs for h in set(shingles)]
+    rows: list[tuple[int, str, int]] = []
+    for ref, shingles in docs:
+        rows += zip(shingles, repeat(ref.kind), repeat(ref.id))
     rows.sort(key=itemgetter(0))  # a hash shared by two of them: either order will do
     if not rows:
         return
