@@ -5,7 +5,7 @@ touches a page of the index for nearly every row. Kept here until the transactio
 commits, the rows of a whole group of feeds are written at once, in the order of the
 index (`sql_index.insert_new_shingles`), and many of them share a page.
 
-Until then the later feeds of the group must still find them: `holders` and `seen` are
+Until then the later feeds of the group must still find them: `holding` and `seen` are
 what `sql_index.find_overlaps_many` adds to what it reads from the table.
 """
 
@@ -50,13 +50,16 @@ class PendingShingles:
             if first.setdefault(hash_, position) != position:
                 self._more.setdefault(hash_, []).append(position)
 
-    def holders(self, hash_: int) -> list[DocRef]:
-        """The pending documents that hold `hash_`, in the order they were added."""
-        first = self._first.get(hash_)
-        if first is None:
-            return []
-        docs = self.docs
-        return [docs[first][0], *(docs[p][0] for p in self._more.get(hash_, ()))]
+    def holding(self, hashes: Iterable[int]) -> dict[int, list[DocRef]]:
+        """Each of `hashes` that pending documents hold -> those documents, in the order
+        they were added."""
+        first, more, docs = self._first, self._more, self.docs
+        found: dict[int, list[DocRef]] = {}
+        for hash_ in hashes:
+            position = first.get(hash_)
+            if position is not None:
+                found[hash_] = [docs[position][0], *(docs[p][0] for p in more.get(hash_, ()))]
+        return found
 
     def __bool__(self) -> bool:
         return bool(self.docs)

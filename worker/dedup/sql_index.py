@@ -358,12 +358,8 @@ def _add_pending(
     held by none, or by more than `max_postings`: which of these, only the table says.
     """
     unknown: list[int] = []
-    waiting_for: dict[int, list[DocRef]] = {}
-    for hash_ in hashes:
-        waiting = pending.holders(hash_)
-        if not waiting:
-            continue
-        waiting_for[hash_] = waiting
+    waiting_for = pending.holding(hashes)
+    for hash_, waiting in waiting_for.items():
         stored = postings.get(hash_)
         if stored is None:
             unknown.append(hash_)
