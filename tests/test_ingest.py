@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import DBAPIError
 
 from worker.app import Worker, build_worker
 from worker.config import load_settings
@@ -294,3 +295,38 @@ def test_a_stored_story_row_is_what_sqlalchemy_would_have_written(worker: Worker
         first, copy = conn.exec_driver_sql(f"SELECT {', '.join(columns)} FROM stories").all()
     assert dict(zip(columns, first, strict=True)) == dict(zip(columns, copy, strict=True))
     assert stored.published_at == published and stored.first_seen_at == NOW
+
+
+def test_a_commit_that_cannot_write_the_index_rows_stores_nothing(worker: Worker) -> None:
+    """When writing the waiting index rows fails at commit, the commit fails, and trying
+    it again fails the same way: the stories are never committed without their rows."""
+    with worker.sessions() as session:
+        session.begin()
+        (story,), _ = ingest_entries(session, 1, [entry("a1", "Steel", WIRE)], NOW, worker.near)
+        taken = min(fingerprint("Steel", WIRE).shingles)
+        session.execute(insert(Shingle).values(hash=taken, doc_kind="story", doc_id=story.id))
+        for _ in range(2):
+            with pytest.raises(DBAPIError):  # the key taken; then, on PostgreSQL, aborted
+                session.commit()
+        session.rollback()
+    assert stories(worker) == {}
+    assert shingle_rows(worker) == 0
+
+
+def test_stories_stored_in_a_rolled_back_savepoint_leave_no_index_rows(worker: Worker) -> None:
+    """A savepoint rolled back takes its stories and their index rows; one released
+    keeps both, and the story stored before the savepoint is indexed at commit."""
+    with worker.sessions.begin() as session:
+        ingest_entries(session, 1, [entry("t1", "Toyota", OTHER)], NOW, worker.near)
+        savepoint = session.begin_nested()
+        ingest_entries(session, 1, [entry("a1", "Steel", WIRE)], NOW, worker.near)
+        savepoint.rollback()
+        with session.begin_nested():
+            ingest_entries(session, 2, [entry("b1", "Steel", WIRE)], NOW, worker.near)
+    assert set(stories(worker)) == {"t1", "b1"}
+    assert stories(worker)["b1"].dup_kind is None  # not a copy of the story rolled back
+    sizes = fingerprint("Toyota", OTHER).size + fingerprint("Steel", WIRE).size
+    assert shingle_rows(worker) == sizes
+    with worker.sessions() as session:
+        owners = set(session.scalars(select(Shingle.doc_id).distinct()))
+    assert owners == {stories(worker)["t1"].id, stories(worker)["b1"].id}

@@ -344,7 +344,8 @@ class _DriverInsert:
         return converted
 
 
-_DRIVER_INSERTS: dict[Dialect, _DriverInsert] = {}
+_DRIVER_INSERTS: dict[tuple[type[Dialect], str], _DriverInsert] = {}
+"""By dialect class and parameter style: what the conversions depend on."""
 
 
 def _insert_sqlite(
@@ -360,9 +361,10 @@ def _insert_sqlite(
     twenty-column insert cost as much as the insert.
     """
     dialect = connection.dialect
-    driver = _DRIVER_INSERTS.get(dialect)
+    key = (type(dialect), dialect.paramstyle)
+    driver = _DRIVER_INSERTS.get(key)
     if driver is None:
-        driver = _DRIVER_INSERTS[dialect] = _DriverInsert.of(dialect)
+        driver = _DRIVER_INSERTS[key] = _DriverInsert.of(dialect)
     connection.exec_driver_sql(driver.sql, driver.rows(rows))
     last = connection.exec_driver_sql("SELECT last_insert_rowid()").scalar_one()
     found = connection.execute(

@@ -307,8 +307,8 @@ def find_overlaps_many(
 
     It reads the postings of every rare shingle of the batch, counts shared shingles per
     new document here, then reads the sizes of the documents that share enough: a feed's
-    worth of stories costs two round trips. `pending` holds documents of the caller's
-    transaction that are not in the table yet; they are found as if they were.
+    worth of stories costs two or three statements. `pending` holds documents of the
+    caller's transaction that are not in the table yet; they are found as if they were.
     """
     sets = [frozenset(shingles) for shingles in shingle_sets]
     hashes = sorted(set().union(*sets)) if sets else []
@@ -412,8 +412,9 @@ def insert_new_shingles(conn: Connection, docs: Sequence[tuple[DocRef, AbstractS
     """Index documents that have no shingles yet, in one statement.
 
     The rows go straight to the driver's `executemany` (tens of rows per story make
-    SQLAlchemy's per-row parameter handling the largest cost of storing a story), in the
-    order of the primary key, so that consecutive rows land on the same index pages.
+    SQLAlchemy's per-row parameter handling the largest cost of storing a story), sorted
+    by hash, the first column of the key, so that consecutive rows land on the same index
+    pages. Each document's shingles are a set: a hash twice would break the key.
     The owner rows' `shingle_count` and `shingle_hashes` (`pack_hashes`) are the caller's
     to set, when it inserts them.
     """

@@ -2,7 +2,10 @@
 
 The shingle rows of the stories a session stores wait in the session
 (`dedup.pending.PendingShingles`) and are written when it commits, all at once and in
-the order of the index; a rollback drops them with the stories.
+the order of the index; a rollback of the session's transaction drops them with the
+stories. Stories stored inside a savepoint (`Session.begin_nested`) are indexed at once
+instead, so that rolling the savepoint back takes their rows with it. The functions of
+`dedup.sql_index` that take a `Connection` see only written rows: `write_pending` first.
 """
 
 from __future__ import annotations
@@ -30,9 +33,10 @@ def pending_shingles(session: Session) -> PendingShingles | None:
 
 def write_pending(session: Session) -> None:
     """Write the shingle rows `session` holds to the index now, in its transaction."""
-    pending = session.info.pop(_PENDING, None)
-    if isinstance(pending, PendingShingles) and pending:
+    pending = pending_shingles(session)
+    if pending:
         insert_new_shingles(session.connection(), pending.docs)
+    session.info.pop(_PENDING, None)  # only once written: a failed commit keeps them
 
 
 @event.listens_for(Session, "before_commit")
@@ -64,7 +68,8 @@ class StoreNearDuplicates:
     def candidates(
         self, session: Session, prints: Sequence[Fingerprint], now: datetime
     ) -> list[list[Candidate]]:
-        """Seeds and recent stories sharing shingles with each fingerprint (one statement)."""
+        """Seeds and recent stories sharing shingles with each fingerprint (a few statements
+        for the whole batch)."""
         least = min(self.thresholds.min_shared, self.thresholds.min_shared_related)
         return find_overlaps_many(
             session.connection(),
@@ -78,6 +83,10 @@ class StoreNearDuplicates:
         self, session: Session, docs: Sequence[tuple[int, Fingerprint]], now: datetime
     ) -> None:
         """Index stories just inserted, first seen at `now`, when the session commits."""
+        if session.in_nested_transaction():
+            refs = [(DocRef("story", doc_id), print_.shingles) for doc_id, print_ in docs]
+            insert_new_shingles(session.connection(), refs)
+            return
         pending = pending_shingles(session)
         if pending is None:
             pending = session.info[_PENDING] = PendingShingles()
