@@ -11,6 +11,7 @@ its transaction open for one more feed instead of committing.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import queue
 import threading
 import time
@@ -43,6 +44,10 @@ A parsed feed body (with its entries' fingerprints on a first poll) takes far mo
 than its fetch result; without a bound a first cycle over thousands of feeds would hold
 them all while storing catches up.
 """
+
+
+PARSE_QUEUED = 2
+"""Bodies handed to the parser processes beyond one each, so none waits for its next."""
 
 
 class Arrivals:
@@ -163,6 +168,43 @@ class ParseWindow:
         self._waiting = still
 
 
+class ParseTurns:
+    """At most `size` bodies in the parser processes at once; the feed due first goes first.
+
+    Bodies arrive in whatever order their servers answer, and the storing thread takes
+    them in the order they were due. Handed to the pool as they arrive, a body that came
+    late waits behind every later feed already queued, and storing waits for it. Here
+    the waiting body due first takes each free turn.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self._waiting: list[tuple[int, asyncio.Future[None]]] = []
+
+    async def acquire(self, index: int) -> None:
+        """Return when feed `index` may be handed to the parser processes."""
+        if self.free > 0 and not self._waiting:
+            self.free -= 1
+            return
+        turn = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (index, turn))
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():  # handed a turn it will not use
+                self.release()
+            raise
+
+    def release(self) -> None:
+        """A body is parsed: hand its turn to the waiting feed due first."""
+        while self._waiting:
+            _, turn = heapq.heappop(self._waiting)
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self.free += 1
+
+
 async def fetch_and_parse(
     worker: Worker,
     due: Sequence[FeedState],
@@ -183,10 +225,16 @@ async def fetch_and_parse(
         for state in due
     ]
 
+    turns = ParseTurns(max(worker.settings.parse_workers, 1) + PARSE_QUEUED)
+
     async def parse(index: int, result: FetchResult) -> None:
         if window is not None:
             await window.wait_for(index)
-        parsed, prepared = await parse_body(worker, due[index], result)
+        await turns.acquire(index)
+        try:
+            parsed, prepared = await parse_body(worker, due[index], result)
+        finally:
+            turns.release()
         emit((index, result, parsed, prepared))
 
     async with build_client(worker.fetch_config, resolver=worker.resolver) as client:
