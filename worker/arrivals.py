@@ -213,7 +213,8 @@ async def fetch_and_parse(
 ) -> None:
     """Fetch every due feed and parse each changed body as soon as it arrives.
 
-    With a `window`, a body is parsed only once its feed is near enough to storing.
+    With a `window`, a body is parsed only once its feed is near enough to storing; when
+    several wait for a parser process, the one due first goes first (`ParseTurns`).
     """
     requests = [
         FetchRequest(
