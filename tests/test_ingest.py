@@ -21,7 +21,7 @@ from worker.store import feeds as feed_repo
 from worker.store import outbox
 from worker.store.db import upgrade
 from worker.store.retention import RetentionPolicy, prune
-from worker.store.tables import MatchRow, Shingle, Story
+from worker.store.tables import MatchRow, SeedDocument, Shingle, Story
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 WIRE = (
@@ -330,3 +330,30 @@ def test_stories_stored_in_a_rolled_back_savepoint_leave_no_index_rows(worker: W
     with worker.sessions() as session:
         owners = set(session.scalars(select(Shingle.doc_id).distinct()))
     assert owners == {stories(worker)["t1"].id, stories(worker)["b1"].id}
+
+
+def test_stored_stories_and_seeds_are_found_by_url_and_by_text(worker: Worker) -> None:
+    """A later feed's copy is found by canonical URL, or by the hash of its text, against
+    stories stored before; a seed with the same text is preferred to a story."""
+    (first,), _ = ingest(worker, 1, [entry("a1", "Steel", WIRE, "https://x.example/a?utm_x=1")])
+    seed_text = fingerprint("Toyota", OTHER)
+    with worker.sessions.begin() as session:
+        session.execute(insert(SeedDocument).values(
+            path="seeds/toyota.txt", title="Toyota", text=OTHER, file_hash="f",
+            content_hash=seed_text.content_hash, imported_at=NOW,
+        ))  # fmt: skip
+        seed_id = session.scalar(select(SeedDocument.id))
+    kept, duplicates = ingest(worker, 2, [
+        entry("b1", "Another headline", OTHER + " More.", "https://x.example/a"),
+        entry("b2", "Steel", WIRE),
+        entry("b3", "Toyota", OTHER),
+    ])  # fmt: skip
+    assert (kept, duplicates) == ([], 3)
+    found = stories(worker)
+    assert (found["b1"].dup_layer, found["b1"].dup_of_id) == ("url", first)
+    assert (found["b2"].dup_layer, found["b2"].dup_of_kind, found["b2"].dup_of_id) == (
+        "hash", "story", first,
+    )  # fmt: skip
+    assert (found["b3"].dup_layer, found["b3"].dup_of_kind, found["b3"].dup_of_id) == (
+        "hash", "seed", seed_id,
+    )  # fmt: skip

@@ -344,6 +344,12 @@ class _DriverInsert:
         return converted
 
 
+_NEW_IDS = select(STORIES.c.guid, STORIES.c.id).where(
+    STORIES.c.id.between(bindparam("first"), bindparam("last")),
+    STORIES.c.feed_id == bindparam("feed_id"),
+)
+"""The stories a feed's insert just numbered (built once: building it cost more than it)."""
+
 _DRIVER_INSERTS: dict[tuple[type[Dialect], str], _DriverInsert] = {}
 """By dialect class and parameter style: what the conversions depend on."""
 
@@ -368,9 +374,7 @@ def _insert_sqlite(
     connection.exec_driver_sql(driver.sql, driver.rows(rows))
     last = connection.exec_driver_sql("SELECT last_insert_rowid()").scalar_one()
     found = connection.execute(
-        select(STORIES.c.guid, STORIES.c.id).where(
-            STORIES.c.id > last - len(rows), STORIES.c.id <= last, STORIES.c.feed_id == feed_id
-        )
+        _NEW_IDS, {"first": last - len(rows) + 1, "last": last, "feed_id": feed_id}
     )
     ids: dict[str, int] = {row[0]: row[1] for row in found}
     if ids.keys() != {row[1] for row in rows}:

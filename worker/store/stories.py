@@ -5,11 +5,38 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
-from worker.store.arrays import one_of
+from worker.store.arrays import dialect_of, in_param, list_value
 from worker.store.tables import Feed, SeedDocument, Story
+
+_DIALECTS = ("sqlite", "postgresql")
+_KNOWN_GUIDS = {
+    dialect: select(Story.guid).where(
+        Story.feed_id == bindparam("feed_id"), in_param(dialect, Story.guid, "guids")
+    )
+    for dialect in _DIALECTS
+}
+_FIRST_BY_URL = {
+    dialect: select(Story.canonical_url, func.min(Story.id))
+    .where(in_param(dialect, Story.canonical_url, "urls"))
+    .group_by(Story.canonical_url)
+    for dialect in _DIALECTS
+}
+_FIRST_STORY_BY_HASH = {
+    dialect: select(Story.content_hash, func.min(Story.id))
+    .where(in_param(dialect, Story.content_hash, "hashes"))
+    .group_by(Story.content_hash)
+    for dialect in _DIALECTS
+}
+_FIRST_SEED_BY_HASH = {
+    dialect: select(SeedDocument.content_hash, func.min(SeedDocument.id))
+    .where(in_param(dialect, SeedDocument.content_hash, "hashes"))
+    .group_by(SeedDocument.content_hash)
+    for dialect in _DIALECTS
+}
+"""The look-ups that run for every feed body, built once per dialect (`in_param`)."""
 
 
 def known_guids(session: Session, feed_id: int, guids: Iterable[str]) -> set[str]:
@@ -17,8 +44,9 @@ def known_guids(session: Session, feed_id: int, guids: Iterable[str]) -> set[str
     wanted = set(guids)
     if not wanted:
         return set()
-    query = select(Story.guid).where(Story.feed_id == feed_id, one_of(session, Story.guid, wanted))
-    return set(session.connection().scalars(query))
+    dialect = dialect_of(session)
+    params = {"feed_id": feed_id, "guids": list_value(dialect, wanted)}
+    return set(session.connection().scalars(_KNOWN_GUIDS[dialect], params))
 
 
 def story_with_canonical_url(session: Session, canonical_url: str) -> Story | None:
@@ -46,10 +74,9 @@ def stories_by_canonical_url(session: Session, urls: Iterable[str]) -> dict[str,
     wanted = set(urls)
     if not wanted:
         return {}
+    dialect = dialect_of(session)
     rows = session.connection().execute(
-        select(Story.canonical_url, func.min(Story.id))
-        .where(one_of(session, Story.canonical_url, wanted))
-        .group_by(Story.canonical_url)
+        _FIRST_BY_URL[dialect], {"urls": list_value(dialect, wanted)}
     )
     return {url: story_id for url, story_id in rows if url}
 
@@ -61,19 +88,13 @@ def documents_by_content_hash(
     wanted = set(hashes)
     if not wanted:
         return {}
+    dialect = dialect_of(session)
+    params = {"hashes": list_value(dialect, wanted)}
     found: dict[str, tuple[str, int]] = {}
     connection = session.connection()  # Core: these run for every feed body
-    for text_hash, story_id in connection.execute(
-        select(Story.content_hash, func.min(Story.id))
-        .where(one_of(session, Story.content_hash, wanted))
-        .group_by(Story.content_hash)
-    ):
+    for text_hash, story_id in connection.execute(_FIRST_STORY_BY_HASH[dialect], params):
         found[text_hash] = ("story", story_id)
-    for text_hash, seed_id in connection.execute(
-        select(SeedDocument.content_hash, func.min(SeedDocument.id))
-        .where(one_of(session, SeedDocument.content_hash, wanted))
-        .group_by(SeedDocument.content_hash)
-    ):
+    for text_hash, seed_id in connection.execute(_FIRST_SEED_BY_HASH[dialect], params):
         found[text_hash] = ("seed", seed_id)
     return found
 
