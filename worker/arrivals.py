@@ -47,7 +47,8 @@ them all while storing catches up.
 
 
 PARSE_QUEUED = 2
-"""Bodies handed to the parser processes beyond one each, so none waits for its next."""
+"""Bodies handed to the parser processes on top of one per process (two in all, not per
+process), so that a process that finishes a body finds the next one already there."""
 
 
 class Arrivals:
