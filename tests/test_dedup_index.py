@@ -23,6 +23,7 @@ from worker.dedup.sql_index import (
     SqlShingleIndex,
     add_shingles,
     check_near_in,
+    find_overlaps,
     find_overlaps_many,
     insert_new_shingles,
 )
@@ -346,3 +347,42 @@ def test_pending_documents_are_found_as_if_their_rows_were_written(engine: Engin
                 expected = find_overlaps_many(conn, queries, since, least, max_postings)
                 transaction.rollback()
             assert found == expected
+
+
+def test_a_feed_look_up_finds_what_one_look_up_per_story_finds(engine: Engine) -> None:
+    """`find_overlaps_many`, which reads sizes only for the documents that share enough,
+    agrees with `find_overlaps`, which joins every posting's size: seeds, stories seen
+    before `since` and shingles held by more than the cap included."""
+    rng = random.Random(7)
+    since = NOW - timedelta(days=1)
+    with engine.connect() as conn:
+        feed_id = _insert(conn, insert(Feed).values(url="https://x.test/m"))
+        conn.commit()
+        for _ in range(30):
+            with conn.begin() as transaction:
+                universe, max_postings = rng.randint(6, 16), rng.randint(1, 3)
+
+                def signature(universe: int = universe) -> frozenset[int]:
+                    return frozenset(rng.sample(range(universe), rng.randint(1, 6)))
+
+                for number in range(rng.randint(1, 8)):
+                    if rng.random() < 0.3:
+                        values = {
+                            "path": f"s{number}",
+                            "title": "t",
+                            "text": "s",
+                            "content_hash": "h",
+                            "file_hash": "f",
+                            "imported_at": NOW,
+                        }
+                        ref = DocRef("seed", _insert(conn, insert(SeedDocument).values(values)))
+                    else:
+                        seen = rng.choice([NOW, NOW - timedelta(days=3)])
+                        ref = _story_row(conn, feed_id, 0, seen)
+                    add_shingles(conn, ref, signature())
+                queries = [signature() for _ in range(rng.randint(1, 4))]
+                least = rng.randint(1, 3)
+                found = find_overlaps_many(conn, queries, since, least, max_postings)
+                one_by_one = [find_overlaps(conn, q, since, least, max_postings) for q in queries]
+                transaction.rollback()
+            assert found == one_by_one
