@@ -314,75 +314,77 @@ def _story_row(conn: Connection, feed_id: int, size: int, seen: datetime) -> Doc
     return DocRef("story", _insert(conn, insert(Story).values(values)))
 
 
+@dataclass
+class Scenario:
+    """One random case of a look-up test, inside a transaction rolled back after it."""
+
+    conn: Connection
+    feed_id: int
+    rng: random.Random
+    max_postings: int
+    universe: int
+
+    def signature(self) -> frozenset[int]:
+        """Random shingles over a small range of hashes, so that documents share many."""
+        return frozenset(self.rng.sample(range(self.universe), self.rng.randint(1, 6)))
+
+    def seen(self) -> datetime:
+        """A first-seen time inside the one-day history, or before it."""
+        return self.rng.choice([NOW, NOW - timedelta(days=3)])
+
+
+def _scenarios(engine: Engine, seed: int, rounds: int) -> Iterator[Scenario]:
+    """`rounds` random cases over one feed; the postings cap is small, so that some
+    shingles go over it."""
+    rng = random.Random(seed)
+    with engine.connect() as conn:
+        feed_id = _insert(conn, insert(Feed).values(url=f"https://x.test/{seed}"))
+        conn.commit()
+        for _ in range(rounds):
+            with conn.begin() as transaction:
+                universe, max_postings = rng.randint(6, 16), rng.randint(1, 3)
+                yield Scenario(conn, feed_id, rng, max_postings, universe)
+                transaction.rollback()
+
+
+SINCE = NOW - timedelta(days=1)
+
+
 def test_pending_documents_are_found_as_if_their_rows_were_written(engine: Engine) -> None:
     """Look-ups with some documents still pending give what they give once those
     documents' rows are in the table: shared counts, sizes, the postings cap and the
     `since` cut-off included (small hash ranges make every case come up)."""
-    rng = random.Random(20261122)
-    since = NOW - timedelta(days=1)
-    with engine.connect() as conn:
-        feed_id = _insert(conn, insert(Feed).values(url="https://x.test/p"))
-        conn.commit()
-        for _ in range(60):
-            with conn.begin() as transaction:
-                universe, max_postings = rng.randint(6, 16), rng.randint(1, 3)
-
-                def signature(universe: int = universe) -> frozenset[int]:
-                    return frozenset(rng.sample(range(universe), rng.randint(1, 6)))
-
-                for _ in range(rng.randint(0, 6)):  # written before the look-up
-                    shingles = signature()
-                    seen = rng.choice([NOW, NOW - timedelta(days=3)])
-                    add_shingles(conn, _story_row(conn, feed_id, 0, seen), shingles)  # sets size
-                pending = PendingShingles()
-                for _ in range(rng.randint(1, 6)):
-                    shingles = signature()
-                    seen = rng.choice([NOW, NOW - timedelta(days=3)])
-                    ref = _story_row(conn, feed_id, len(shingles), seen)
-                    pending.add(ref, shingles, seen)
-                queries = [signature() for _ in range(rng.randint(1, 4))]
-                least = rng.randint(1, 3)
-                found = find_overlaps_many(conn, queries, since, least, max_postings, pending)
-                insert_new_shingles(conn, pending.docs)
-                expected = find_overlaps_many(conn, queries, since, least, max_postings)
-                transaction.rollback()
-            assert found == expected
+    for case in _scenarios(engine, 20261122, 60):
+        conn, rng = case.conn, case.rng
+        for _ in range(rng.randint(0, 6)):  # written before the look-up
+            shingles, seen = case.signature(), case.seen()
+            add_shingles(conn, _story_row(conn, case.feed_id, 0, seen), shingles)  # sets size
+        pending = PendingShingles()
+        for _ in range(rng.randint(1, 6)):
+            shingles, seen = case.signature(), case.seen()
+            pending.add(_story_row(conn, case.feed_id, len(shingles), seen), shingles, seen)
+        queries = [case.signature() for _ in range(rng.randint(1, 4))]
+        least, cap = rng.randint(1, 3), case.max_postings
+        found = find_overlaps_many(conn, queries, SINCE, least, cap, pending)
+        insert_new_shingles(conn, pending.docs)
+        assert found == find_overlaps_many(conn, queries, SINCE, least, cap)
 
 
 def test_a_feed_look_up_finds_what_one_look_up_per_story_finds(engine: Engine) -> None:
     """`find_overlaps_many`, which reads sizes only for the documents that share enough,
     agrees with `find_overlaps`, which joins every posting's size: seeds, stories seen
     before `since` and shingles held by more than the cap included."""
-    rng = random.Random(7)
-    since = NOW - timedelta(days=1)
-    with engine.connect() as conn:
-        feed_id = _insert(conn, insert(Feed).values(url="https://x.test/m"))
-        conn.commit()
-        for _ in range(30):
-            with conn.begin() as transaction:
-                universe, max_postings = rng.randint(6, 16), rng.randint(1, 3)
-
-                def signature(universe: int = universe) -> frozenset[int]:
-                    return frozenset(rng.sample(range(universe), rng.randint(1, 6)))
-
-                for number in range(rng.randint(1, 8)):
-                    if rng.random() < 0.3:
-                        values = {
-                            "path": f"s{number}",
-                            "title": "t",
-                            "text": "s",
-                            "content_hash": "h",
-                            "file_hash": "f",
-                            "imported_at": NOW,
-                        }
-                        ref = DocRef("seed", _insert(conn, insert(SeedDocument).values(values)))
-                    else:
-                        seen = rng.choice([NOW, NOW - timedelta(days=3)])
-                        ref = _story_row(conn, feed_id, 0, seen)
-                    add_shingles(conn, ref, signature())
-                queries = [signature() for _ in range(rng.randint(1, 4))]
-                least = rng.randint(1, 3)
-                found = find_overlaps_many(conn, queries, since, least, max_postings)
-                one_by_one = [find_overlaps(conn, q, since, least, max_postings) for q in queries]
-                transaction.rollback()
-            assert found == one_by_one
+    for case in _scenarios(engine, 7, 30):
+        conn, rng = case.conn, case.rng
+        for number in range(rng.randint(1, 8)):
+            if rng.random() < 0.3:
+                values = {"path": f"s{number}", "title": "t", "text": "s", "content_hash": "h",
+                          "file_hash": "f", "imported_at": NOW}  # fmt: skip
+                ref = DocRef("seed", _insert(conn, insert(SeedDocument).values(values)))
+            else:
+                ref = _story_row(conn, case.feed_id, 0, case.seen())
+            add_shingles(conn, ref, case.signature())
+        queries = [case.signature() for _ in range(rng.randint(1, 4))]
+        least, cap = rng.randint(1, 3), case.max_postings
+        found = find_overlaps_many(conn, queries, SINCE, least, cap)
+        assert found == [find_overlaps(conn, query, SINCE, least, cap) for query in queries]

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from worker.store.arrays import dialect_of, in_param, list_value
 from worker.store.tables import Feed, SeedDocument, Story
 
+# The look-ups that run for every feed body, built once per dialect (`in_param`).
 _DIALECTS = ("sqlite", "postgresql")
 _KNOWN_GUIDS = {
     dialect: select(Story.guid).where(
@@ -18,25 +20,19 @@ _KNOWN_GUIDS = {
     )
     for dialect in _DIALECTS
 }
-_FIRST_BY_URL = {
-    dialect: select(Story.canonical_url, func.min(Story.id))
-    .where(in_param(dialect, Story.canonical_url, "urls"))
-    .group_by(Story.canonical_url)
-    for dialect in _DIALECTS
-}
-_FIRST_STORY_BY_HASH = {
-    dialect: select(Story.content_hash, func.min(Story.id))
-    .where(in_param(dialect, Story.content_hash, "hashes"))
-    .group_by(Story.content_hash)
-    for dialect in _DIALECTS
-}
-_FIRST_SEED_BY_HASH = {
-    dialect: select(SeedDocument.content_hash, func.min(SeedDocument.id))
-    .where(in_param(dialect, SeedDocument.content_hash, "hashes"))
-    .group_by(SeedDocument.content_hash)
-    for dialect in _DIALECTS
-}
-"""The look-ups that run for every feed body, built once per dialect (`in_param`)."""
+
+
+def _first_by(key: Any, id_: Any, name: str) -> dict[str, Select[tuple[Any, int]]]:
+    """Per dialect: the smallest `id_` for each value of `key` in the list bound as `:name`."""
+    return {
+        dialect: select(key, func.min(id_)).where(in_param(dialect, key, name)).group_by(key)
+        for dialect in _DIALECTS
+    }
+
+
+_FIRST_BY_URL = _first_by(Story.canonical_url, Story.id, "urls")
+_FIRST_STORY_BY_HASH = _first_by(Story.content_hash, Story.id, "hashes")
+_FIRST_SEED_BY_HASH = _first_by(SeedDocument.content_hash, SeedDocument.id, "hashes")
 
 
 def known_guids(session: Session, feed_id: int, guids: Iterable[str]) -> set[str]:
