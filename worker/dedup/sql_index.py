@@ -71,7 +71,7 @@ from worker.dedup.fingerprint import Fingerprint
 from worker.dedup.memory_index import MAX_POSTINGS
 from worker.dedup.pending import PendingShingles
 from worker.errors import StoreError
-from worker.store.arrays import in_list, list_value
+from worker.store.arrays import dialect_of, in_list, list_value
 from worker.store.tables import SeedDocument, Shingle, Story
 from worker.store.types import UTCDateTime
 
@@ -101,7 +101,7 @@ def pack_hashes(hashes: Iterable[int]) -> bytes | None:
 
     None for an empty set, so that only documents with index rows carry a value.
     """
-    ordered = sorted(set(hashes))
+    ordered = sorted(hashes if isinstance(hashes, AbstractSet) else set(hashes))
     return struct.pack(f">{len(ordered)}q", *ordered) if ordered else None
 
 
@@ -215,7 +215,7 @@ def _by_dialect(
 
 
 def _statement(conn: Connection, statements: dict[str, TextClause]) -> TextClause:
-    return statements["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
+    return statements[dialect_of(conn)]
 
 
 _LOOKUPS = _by_dialect(_LOOKUP)

@@ -12,7 +12,17 @@ import json
 from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, String, Text, any_, bindparam, func, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Connection,
+    String,
+    Text,
+    any_,
+    bindparam,
+    func,
+    select,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import QueryableAttribute, Session
 from sqlalchemy.types import TypeEngine
@@ -51,9 +61,10 @@ def _in(
     return column.in_(select(listed.table_valued("value").c.value))
 
 
-def dialect_of(session: Session) -> str:
+def dialect_of(bind: Session | Connection) -> str:
     """ "postgresql" or "sqlite": the key of the statements built once per dialect."""
-    return "postgresql" if session.get_bind().dialect.name == "postgresql" else "sqlite"
+    dialect = bind.dialect if isinstance(bind, Connection) else bind.get_bind().dialect
+    return "postgresql" if dialect.name == "postgresql" else "sqlite"
 
 
 def in_list(dialect: str, name: str) -> str:
