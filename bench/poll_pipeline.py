@@ -1,18 +1,23 @@
 """The whole polling pipeline over 1,000 local feeds: fetch, parse, de-duplicate, store, match.
 
 Usage: .venv/bin/python bench/poll_pipeline.py [--feeds 1000] [--entries 50] [--db URL] [--plain]
-       [--parse-workers N]
+       [--parse-workers N] [--rounds 2]
 
 A server in its own process serves `--feeds` RSS feeds of `--entries` entries each, with
 varied text (so de-duplication sees distinct stories), from 100 host names resolved to
 127.0.0.1. `pipeline.poll_feeds` runs on a real database (a fresh SQLite file by default):
 
-- cycle 1 stores every entry (new stories stored per second, against feedparser's raw
-  rate measured in the same run on the same bodies);
+- cycle 1 stores every entry: new stories stored per second of its wall time, against
+  feedparser's raw rate on the same bodies. It runs `--rounds` times, each on a fresh
+  database, between passes of feedparser alone over all the bodies (raw, cycle, raw,
+  cycle, raw): each cycle is compared with the two passes around it, so a machine whose
+  speed drifts during the run moves both sides of the ratio alike;
 - cycle 2 is the realistic mix: 80% unchanged with validators (304), 10% unchanged
   without validators (skipped by body hash), 10% with 5 new entries each;
 - cycle 3 changes nothing: the CPU the whole pipeline spends on an unchanged feed
   (fetch, 304 or hash check, recording the poll in the database).
+
+Cycles 2 and 3 run on the last round's database.
 
 Goals (issue): a mixed cycle under 10 s wall; unchanged feeds under 1 ms CPU each; new
 stories stored at 70% or more of the raw parse rate.
@@ -21,6 +26,7 @@ stories stored at 70% or more of the raw parse rate.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import resource
@@ -28,12 +34,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 
 import feedserver
-from rates import feedparser_rate
+from rates import Pass, feedparser_pass
 
 HOSTS = 100
 NEW_ENTRIES = 5
@@ -133,40 +143,67 @@ def children_cpu(server: int) -> tuple[float, float]:
     return parsers, served
 
 
-def main() -> None:
-    """Run two cycles and print the figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--feeds", type=int, default=1000)
-    parser.add_argument("--entries", type=int, default=50)
-    parser.add_argument("--db", help="database URL (default: a fresh SQLite file)")
-    parser.add_argument(
-        "--plain", action="store_true", help="plain-text descriptions instead of HTML"
-    )
-    parser.add_argument(
-        "--parse-workers", type=int, default=None, help="parser processes (default: the setting's)"
-    )
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.serve:
-        serve(args.feeds, args.entries, args.plain)
-        return
+def bytes_written() -> int:
+    """Bytes this process has had written to storage so far (Linux ``/proc/self/io``)."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("write_bytes:"):
+            return int(line.split()[1])
+    return 0
 
+
+def raw_pass(feeds: int, entries: int, plain: bool) -> Pass:
+    """feedparser alone over the cycle-1 bodies, in a fresh process (defaults, one core)."""
+    command = [sys.executable, __file__, "--raw-pass", f"--feeds={feeds}", f"--entries={entries}"]
+    out = subprocess.run(
+        command + (["--plain"] if plain else []), capture_output=True, text=True, check=True
+    ).stdout
+    return Pass(**json.loads(out))
+
+
+@dataclass
+class Cycle:
+    """The figures of one polling cycle."""
+
+    number: int
+    report: Any  # pipeline.PollReport
+    wall: float
+    cpu: float
+    storing: float  # CPU of the storing thread (the caller's)
+    parsers: float  # CPU of the parser processes
+    served: float  # CPU of the feed server
+    written: int  # bytes the worker process wrote to storage (the database and its log)
+
+    @property
+    def stored(self) -> int:
+        """Stories stored, new or duplicate."""
+        return int(self.report.stories_new + self.report.stories_duplicate)
+
+
+def run_cycle(worker: Any, number: int, server: int) -> Cycle:
+    """One `pipeline.poll_feeds` over every due feed, with its figures."""
     from worker import pipeline
+
+    child0, written0 = children_cpu(server), bytes_written()
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    thread0 = time.thread_time()  # poll_feeds stores on the calling thread
+    report = pipeline.poll_feeds(worker)
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    storing = time.thread_time() - thread0
+    child1 = children_cpu(server)
+    parsers, served = child1[0] - child0[0], child1[1] - child0[1]
+    written = bytes_written() - written0
+    return Cycle(number, report, wall, cpu, storing, parsers, served, written)
+
+
+@contextmanager
+def fresh_worker(args: argparse.Namespace, port: int, clock: dict[str, datetime]) -> Iterator[Any]:
+    """A worker on a database of its own (a fresh SQLite file unless `--db`), set up as
+    `wirewatch run` sets itself up, watching every bench feed."""
     from worker.app import build_worker
     from worker.config import load_settings
     from worker.procs import settle_heap
     from worker.store.db import upgrade
 
-    server = subprocess.Popen(
-        [sys.executable, __file__, "--serve", f"--feeds={args.feeds}", f"--entries={args.entries}"]
-        + (["--plain"] if args.plain else []),
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert server.stdout is not None
-    port = int(server.stdout.readline())
-    sample = feed_body(1, args.entries, 1, args.plain)
-    raw_rates = [feedparser_rate(sample)]  # measured again right after cycle 1
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "watchlists"
         folder.mkdir()
@@ -175,7 +212,6 @@ def main() -> None:
             "name: bench\nquery: 'steel AND tariff'\nschedule: '0 8 * * *'\nfeeds:\n"
             + "".join(f"  - {url}\n" for url in urls)
         )
-        clock = {"now": datetime.now(UTC)}
         settings = load_settings(
             database_url=args.db or f"sqlite:///{Path(tmp) / 'bench.db'}",
             watchlists_dir=folder,
@@ -190,78 +226,141 @@ def main() -> None:
             worker.registry.refresh()
             worker.warm_parsers()
             settle_heap()  # as `wirewatch run` does once it is set up
-            figures = []
-            storing: dict[int, float] = {}
-            for number in (1, 2, 3):
-                if number == 2:
-                    import urllib.request
-
-                    urllib.request.urlopen(
-                        urllib.request.Request(f"http://127.0.0.1:{port}/advance", method="POST")
-                    ).close()
-                if number > 1:
-                    clock["now"] += timedelta(days=1)
-                child0 = children_cpu(server.pid)
-                wall0, cpu0 = time.perf_counter(), time.process_time()
-                thread0 = time.thread_time()  # poll_feeds stores on the calling thread
-                report = pipeline.poll_feeds(worker)
-                wall = time.perf_counter() - wall0
-                cpu = time.process_time() - cpu0
-                storing[number] = time.thread_time() - thread0
-                child1 = children_cpu(server.pid)
-                figures.append(
-                    (number, report, wall, cpu, child1[0] - child0[0], child1[1] - child0[1])
-                )
-                if number == 1:
-                    raw_rates.append(feedparser_rate(sample))
+            yield worker
         finally:
             worker.close()
-            server.terminate()
-            server.wait()
-            server.stdout.close()
+
+
+def print_cycle(cycle: Cycle, raw: tuple[Pass, Pass] | None) -> None:
+    """The figures of one cycle; for a first cycle, its rate against the passes around it."""
+    report = cycle.report
+    print(
+        f"cycle {cycle.number}: wall {cycle.wall:.2f} s, worker CPU {cycle.cpu:.2f} s; "
+        f"feeds {report.feeds}, 304/unchanged {report.not_modified}, failed {report.failed}, "
+        f"stories stored {cycle.stored} ({report.stories_new} new, "
+        f"{report.stories_duplicate} duplicates), matches queued {report.matches_queued}"
+    )
+    if report.errors:
+        print(f"  first errors: {report.errors[:3]}")
+    if not cycle.stored:
+        return
+    rate = cycle.stored / cycle.wall
+    if raw is None:
+        print(f"  stored {rate:.0f} stories/s of cycle wall time")
+    else:
+        around = (raw[0].rate + raw[1].rate) / 2
+        print(
+            f"  stored {rate:.0f} stories/s of cycle wall time = {rate / around:.0%} of the "
+            f"raw parse rate around it ({raw[0].rate:.0f} before, {raw[1].rate:.0f} after: "
+            f"{rate / raw[0].rate:.0%}, {rate / raw[1].rate:.0%})"
+        )
+    ms = 1000 / cycle.stored
+    print(
+        f"  storing thread CPU {cycle.storing:.2f} s = {cycle.storing * ms:.3f} ms per stored "
+        f"story; parser processes {cycle.parsers:.2f} s = {cycle.parsers * ms:.3f} ms per "
+        f"stored story; the feed server, on the same cores, {cycle.served:.2f} s"
+    )
+    print(f"  written to storage by the worker process: {cycle.written / 2**20:.0f} MiB")
+
+
+def main() -> None:
+    """Run the rounds of cycle 1, then cycles 2 and 3, and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--feeds", type=int, default=1000)
+    parser.add_argument("--entries", type=int, default=50)
+    parser.add_argument("--db", help="database URL (default: a fresh SQLite file a round)")
+    parser.add_argument(
+        "--plain", action="store_true", help="plain-text descriptions instead of HTML"
+    )
+    parser.add_argument(
+        "--parse-workers", type=int, default=None, help="parser processes (default: the setting's)"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="first cycles, each on a fresh database "
+        "(default 2; 1 with --db, whose database is not emptied between rounds)",
+    )
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--raw-pass", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.feeds, args.entries, args.plain)
+        return
+    if args.raw_pass:
+        bodies = [feed_body(i, args.entries, 1, args.plain) for i in range(args.feeds)]
+        print(json.dumps(vars(feedparser_pass(bodies))))
+        return
+    rounds = args.rounds or (1 if args.db else 2)
+    if args.db and rounds > 1:
+        parser.error("--db keeps one database: use --rounds 1 with it")
+
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve", f"--feeds={args.feeds}", f"--entries={args.entries}"]
+        + (["--plain"] if args.plain else []),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stdout is not None
+    port = int(server.stdout.readline())
+    clock = {"now": datetime.now(UTC)}
+    passes = [raw_pass(args.feeds, args.entries, args.plain)]
+    firsts: list[Cycle] = []
+    later: list[Cycle] = []
+    try:
+        for round_ in range(rounds):
+            with fresh_worker(args, port, clock) as worker:
+                firsts.append(run_cycle(worker, 1, server.pid))
+                passes.append(raw_pass(args.feeds, args.entries, args.plain))
+                if round_ < rounds - 1:
+                    continue
+                import urllib.request
+
+                advance = urllib.request.Request(f"http://127.0.0.1:{port}/advance", method="POST")
+                urllib.request.urlopen(advance).close()
+                for number in (2, 3):
+                    clock["now"] += timedelta(days=1)
+                    later.append(run_cycle(worker, number, server.pid))
+                workers = worker.settings.parse_workers
+    finally:
+        server.terminate()
+        server.wait()
+        server.stdout.close()
 
     descriptions = "plain text" if args.plain else "HTML"
     print(
         f"feeds: {args.feeds} x {args.entries} entries ({descriptions} descriptions); "
-        f"database: {args.db or 'SQLite file'}; parser processes: {settings.parse_workers}"
+        f"database: {args.db or 'SQLite file'}; parser processes: {workers}; rounds: {rounds}"
     )
-    raw_rate = max(raw_rates)  # the machine's speed drifts: compare with the faster one
     print(
-        f"feedparser raw rate: {raw_rate:.0f} entries/s (one core, same bodies; best of "
-        f"{raw_rates[0]:.0f} before and {raw_rates[1]:.0f} after cycle 1)"
+        "feedparser raw rate, passes over the same bodies (one core, defaults, wall clock): "
+        + ", ".join(f"{p.rate:.0f}" for p in passes)
+        + " entries/s (CPU clock: "
+        + ", ".join(f"{p.entries / p.cpu:.0f}" for p in passes)
+        + ")"
     )
-    for number, report, wall, cpu, parsers, served in figures:
-        stored = report.stories_new + report.stories_duplicate
-        print(
-            f"cycle {number}: wall {wall:.2f} s, worker CPU {cpu:.2f} s; feeds {report.feeds}, "
-            f"304/unchanged {report.not_modified}, failed {report.failed}, "
-            f"stories stored {stored} ({report.stories_new} new, "
-            f"{report.stories_duplicate} duplicates), matches queued {report.matches_queued}"
-        )
-        if report.errors:
-            print(f"  first errors: {report.errors[:3]}")
-        if stored:
-            rate = stored / wall
-            print(
-                f"  stored {rate:.0f} stories/s of cycle wall time = "
-                f"{rate / raw_rate:.0%} of the raw parse rate (of the rate measured before: "
-                f"{rate / raw_rates[0]:.0%}, after: {rate / raw_rates[1]:.0%})"
-            )
-            per_story = storing[number] * 1000 / stored
-            print(
-                f"  storing thread CPU {storing[number]:.2f} s = {per_story:.3f} ms per stored "
-                f"story (feedparser: {1000 / raw_rate:.3f} ms per entry); parser processes "
-                f"{parsers:.2f} s = {parsers * 1000 / stored:.3f} ms per stored story"
-            )
-            print(f"  (the feed server, on the same cores, used {served:.2f} s of CPU)")
-    _, report2, _, cpu2, _, _ = figures[1]
-    unchanged = report2.not_modified
-    print(f"cycle 2 CPU per feed (all feeds, worker process): {cpu2 * 1000 / args.feeds:.2f} ms")
-    print(f"  ({unchanged} of {args.feeds} feeds were unchanged)")
-    _, report3, _, cpu3, _, _ = figures[2]
+    for index, cycle in enumerate(firsts):
+        print(f"round {index + 1}:")
+        print_cycle(cycle, (passes[index], passes[index + 1]))
+    stored = sum(c.stored for c in firsts) / sum(c.wall for c in firsts)
+    raw = sum(p.entries for p in passes) / sum(p.wall for p in passes)
+    print(
+        f"new stories stored at {stored:.0f}/s over the {rounds} first cycles = "
+        f"{stored / raw:.0%} of feedparser's raw rate over its {len(passes)} passes "
+        f"({raw:.0f} entries/s; the passes ranged {min(p.rate for p in passes):.0f}-"
+        f"{max(p.rate for p in passes):.0f})"
+    )
+    for cycle in later:
+        print_cycle(cycle, None)
+    cycle2, cycle3 = later
+    print(
+        f"cycle 2 CPU per feed (all feeds, worker process): {cycle2.cpu * 1000 / args.feeds:.2f} ms"
+    )
+    print(f"  ({cycle2.report.not_modified} of {args.feeds} feeds were unchanged)")
     print(
         f"cycle 3 (nothing changed) CPU per unchanged feed, whole pipeline: "
-        f"{cpu3 * 1000 / max(report3.not_modified, 1):.2f} ms"
+        f"{cycle3.cpu * 1000 / max(cycle3.report.not_modified, 1):.2f} ms"
     )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory (worker process): {peak:.0f} MiB")
