@@ -205,21 +205,28 @@ def _next_in_time(arrivals: Arrivals, group: StoreGroup) -> bool:
         raise
 
 
-STORE_GROUP_FEEDS = 32
+STORE_GROUP_FEEDS = 64
 """Changed feeds stored in one transaction at most.
 
 A commit writes every page the transaction changed, and a feed's new stories change
 pages all over the shingle index; feeds stored together share those writes. A group is
 committed when it is full, after `STORE_GROUP_SECONDS`, or when the next feed is not
 there within the group's time left (a transaction never waits longer than that).
+Storing 50,000 new stories (`bench/poll_pipeline.py`), the worker process wrote 857 MiB
+with groups of 32 feeds and 475 MiB with 64: once the index is larger than a group's
+rows, each commit writes about as many index pages whatever the group's size.
 """
-STORE_GROUP_SECONDS = 1.0
+STORE_GROUP_SECONDS = 2.0
 """The longest a group's transaction stays open (other writers wait for it on SQLite).
+
+Long enough for `STORE_GROUP_FEEDS` feeds at the rate one parser process turns out a
+first poll's feeds of 50 entries (about 50 a second on two cores).
 
 When parsing is slower than storing, the next feed is nearly never there yet the moment
 one is stored. Committing then would write the pages all over the shingle index once
 per feed instead of once per group: 3.6 GB written to store 50,000 new stories, against
-1.3 GB with waiting (`bench/poll_pipeline.py`, bytes written by the worker process).
+1.3 GB with waiting, when it was measured (`bench/poll_pipeline.py`, bytes written by the
+worker process).
 """
 
 
