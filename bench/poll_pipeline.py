@@ -35,16 +35,20 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import feedserver
 from rates import Pass, feedparser_pass
+
+if TYPE_CHECKING:
+    from worker.pipeline import PollReport
 
 HOSTS = 100
 NEW_ENTRIES = 5
@@ -152,11 +156,16 @@ def bytes_written() -> int:
     return 0
 
 
-def raw_pass(feeds: int, entries: int, plain: bool) -> Pass:
+def this_bench(role: str, args: argparse.Namespace) -> list[str]:
+    """The command that runs this bench in `role` (a hidden flag) over the same bodies."""
+    command = [sys.executable, __file__, role, f"--feeds={args.feeds}", f"--entries={args.entries}"]
+    return command + (["--plain"] if args.plain else [])
+
+
+def raw_pass(args: argparse.Namespace) -> Pass:
     """feedparser alone over the cycle-1 bodies, in a fresh process (defaults, one core)."""
-    command = [sys.executable, __file__, "--raw-pass", f"--feeds={feeds}", f"--entries={entries}"]
     out = subprocess.run(
-        command + (["--plain"] if plain else []), capture_output=True, text=True, check=True
+        this_bench("--raw-pass", args), capture_output=True, text=True, check=True
     ).stdout
     return Pass(**json.loads(out))
 
@@ -166,7 +175,7 @@ class Cycle:
     """The figures of one polling cycle."""
 
     number: int
-    report: Any  # pipeline.PollReport
+    report: PollReport
     wall: float
     cpu: float
     storing: float  # CPU of the storing thread (the caller's)
@@ -177,7 +186,7 @@ class Cycle:
     @property
     def stored(self) -> int:
         """Stories stored, new or duplicate."""
-        return int(self.report.stories_new + self.report.stories_duplicate)
+        return self.report.stories_new + self.report.stories_duplicate
 
 
 def run_cycle(worker: Any, number: int, server: int) -> Cycle:
@@ -315,34 +324,29 @@ def main() -> None:
     if args.db and rounds > 1:
         parser.error("--db keeps one database: use --rounds 1 with it")
 
-    server = subprocess.Popen(
-        [sys.executable, __file__, "--serve", f"--feeds={args.feeds}", f"--entries={args.entries}"]
-        + (["--plain"] if args.plain else []),
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    server = subprocess.Popen(this_bench("--serve", args), stdout=subprocess.PIPE, text=True)
     assert server.stdout is not None
     port = int(server.stdout.readline())
     clock = {"now": datetime.now(UTC)}
-    passes = [raw_pass(args.feeds, args.entries, args.plain)]
+    passes = [raw_pass(args)]
     firsts: list[Cycle] = []
     later: list[Cycle] = []
+    settled: float | None = None
+    workers = 0
     try:
         for round_ in range(rounds):
             with fresh_worker(args, port, clock) as worker:
+                workers = worker.settings.parse_workers
                 firsts.append(run_cycle(worker, 1, server.pid))
-                passes.append(raw_pass(args.feeds, args.entries, args.plain))
+                passes.append(raw_pass(args))
                 if round_ < rounds - 1:
                     continue
-                import urllib.request
-
                 advance = urllib.request.Request(f"http://127.0.0.1:{port}/advance", method="POST")
                 urllib.request.urlopen(advance).close()
                 settled = settle_log(worker)
                 for number in (2, 3):
                     clock["now"] += timedelta(days=1)
                     later.append(run_cycle(worker, number, server.pid))
-                workers = worker.settings.parse_workers
     finally:
         server.terminate()
         server.wait()
